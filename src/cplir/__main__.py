@@ -1,0 +1,3 @@
+from cplir.cli import main
+
+raise SystemExit(main())

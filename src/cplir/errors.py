@@ -1,0 +1,30 @@
+"""User-facing errors.
+
+Every mistake a user can make (a missing folder, an unreadable image, a wrong checkpoint, a bad config value)
+raises a subclass of :class:`CplirError` whose message says what to do. The command line prints the message and
+exits with status 2 instead of showing a traceback.
+"""
+
+
+class CplirError(Exception):
+    """Base class of every error caused by user input."""
+
+
+class ImageReadError(CplirError):
+    """An image file is missing, empty, truncated or in an unsupported format."""
+
+
+class CheckpointError(CplirError):
+    """A checkpoint cannot be read or does not fit the model."""
+
+
+class ConfigError(CplirError):
+    """A configuration file or override holds a bad value."""
+
+
+class DataError(CplirError):
+    """A data set folder or list file does not have the expected layout."""
+
+
+class InputSizeError(CplirError, ValueError):
+    """A tensor given to a model has a shape the model cannot take."""

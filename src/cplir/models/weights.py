@@ -1,0 +1,103 @@
+"""Import published and project checkpoints into a model.
+
+Accepted files (all read with ``torch.load(weights_only=True)``):
+* PromptIR's PyTorch Lightning ``.ckpt``: weights under ``state_dict``, keys prefixed ``net.``, with six layers
+  the forward pass never uses (dropped here);
+* BasicSR / CPLIR ``.pth``: weights under ``params_ema`` (preferred) or ``params``;
+* this project's training checkpoints (``ema`` preferred over ``model``) and exported weights;
+* a plain state dict, ``.safetensors`` included (needs the ``safetensors`` package).
+"""
+
+import os
+import pickle
+from pathlib import Path
+from typing import Dict, Mapping, Union
+
+import torch
+from torch import nn
+
+from cplir.errors import CheckpointError
+
+# Layers of the published PromptIR that are built but never used in its forward pass.
+DEAD_PROMPTIR_LAYERS = ("chnl_reduce1.", "chnl_reduce2.", "chnl_reduce3.",
+                        "reduce_noise_channel_1.", "reduce_noise_channel_2.", "reduce_noise_channel_3.")
+# Where the weights sit inside the known container formats, in order of preference.
+CONTAINER_KEYS = ("params_ema", "params", "ema", "model", "state_dict")
+PREFIXES = ("net.", "module.", "_orig_mod.")
+
+
+def _load_file(path: Path):
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist (or is not a file); check the path")
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file
+        except ImportError as err:
+            raise CheckpointError(f"{path} is a safetensors file: install it with `pip install safetensors`") from err
+        try:
+            return load_file(str(path))
+        except Exception as err:  # safetensors raises its own error types
+            raise CheckpointError(f"cannot read safetensors checkpoint {path}: {err}") from err
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path} holds Python objects beyond tensors and plain containers, which are not loaded for safety "
+            f"({err}). Re-save just the weights, e.g. torch.save(torch.load(path)['state_dict'], 'weights.pth'), "
+            "from a trusted environment") from err
+    except Exception as err:  # a corrupt stream fails in many ways inside torch's unpickler
+        raise CheckpointError(f"cannot read checkpoint {path}: the file is truncated or not a PyTorch "
+                              f"checkpoint ({err})") from err
+
+
+def read_state_dict(source: Union[str, os.PathLike, Mapping]) -> Dict[str, torch.Tensor]:
+    """A plain ``{key: tensor}`` state dict from a checkpoint path or an already loaded object.
+
+    Unwraps the known containers, strips ``net.`` / ``module.`` / ``_orig_mod.`` prefixes and drops PromptIR's
+    unused layers.
+    """
+    obj = _load_file(Path(source)) if isinstance(source, (str, os.PathLike)) else source
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"checkpoint holds a {type(obj).__name__}, not a dictionary of weights")
+    for key in CONTAINER_KEYS:
+        if isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+            break
+    state = {}
+    for key, value in obj.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"checkpoint entry {key!r} is a {type(value).__name__}, not a tensor: this is "
+                                  "not a weights file this project knows (expected a state dict, a PromptIR "
+                                  "Lightning .ckpt, a BasicSR .pth or a cplir checkpoint)")
+        for prefix in PREFIXES:
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+        if not key.startswith(DEAD_PROMPTIR_LAYERS):
+            state[key] = value
+    return state
+
+
+def load_weights(model: nn.Module, source: Union[str, os.PathLike, Mapping]) -> nn.Module:
+    """Load a checkpoint (see module docstring) into ``model`` strictly; returns the model.
+
+    Raises :class:`CheckpointError` naming missing and unexpected keys and mismatched shapes.
+    """
+    state = read_state_dict(source)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong_shape = sorted(f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                         for k in set(own) & set(state) if state[k].shape != own[k].shape)
+    if missing or unexpected or wrong_shape:
+        where = f" from {source}" if isinstance(source, (str, os.PathLike)) else ""
+        parts = [f"checkpoint{where} does not fit {type(model).__name__}"]
+        for title, keys in (("missing keys", missing), ("unexpected keys", unexpected),
+                            ("shape mismatches", wrong_shape)):
+            if keys:
+                shown = ", ".join(keys[:10]) + (f", ... ({len(keys) - 10} more)" if len(keys) > 10 else "")
+                parts.append(f"{len(keys)} {title}: {shown}")
+        parts.append("check that the model name and its settings (dim, num_blocks, num_prompts, ...) match "
+                     "the ones the checkpoint was trained with")
+        raise CheckpointError("; ".join(parts))
+    model.load_state_dict(state)
+    return model
