@@ -28,3 +28,7 @@ class DataError(CplirError):
 
 class InputSizeError(CplirError, ValueError):
     """A tensor given to a model has a shape the model cannot take."""
+
+
+class MetricInputError(CplirError, ValueError):
+    """Images given to a metric do not fit its protocol (shape, dtype, size, protocol name)."""
