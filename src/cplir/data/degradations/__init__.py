@@ -1,0 +1,49 @@
+"""Degradation synthesis (SPEC §7): pure functions of a clean uint8 RGB image (H, W, 3) and a ``np.random.Generator``.
+
+Every function returns a uint8 image of the input's shape; random parameters are drawn from the generator unless
+given as keywords, and the same generator state always gives the same image.
+
+* PromptIR: :func:`add_gaussian_noise_promptir` (truncated to uint8).
+* MiOIR seven tasks (``MIOIR_TASKS``), each step rounded to 8 bits, with ``level="id"`` or harder ``"ood"``
+  ranges: :func:`bicubic_down_up` (SR ×4), :func:`add_gaussian_blur`, :func:`add_gaussian_noise`,
+  :func:`jpeg_compress`, :func:`add_rain`, :func:`add_haze`, :func:`low_light_gamma`.
+* Weather: :func:`add_snow` (procedural flakes); CDD-11 classes by :func:`cdd11_composite`.
+* Loaders: :func:`degrade` dispatches by name through ``DEGRADATIONS``; :func:`rng_for` gives each sample its own
+  generator from a seed and stable keys (relative path, task).
+"""
+
+from cplir.data.degradations._filters import gaussian_kernel
+from cplir.data.degradations.blur import add_gaussian_blur
+from cplir.data.degradations.cdd11 import CDD11_CLASSES, cdd11_composite
+from cplir.data.degradations.haze import add_haze, pseudo_depth
+from cplir.data.degradations.jpeg import jpeg_compress
+from cplir.data.degradations.lowlight import low_light_gamma, low_light_retinex
+from cplir.data.degradations.noise import PROMPTIR_SIGMAS, add_gaussian_noise, add_gaussian_noise_promptir
+from cplir.data.degradations.rain import add_rain, rain_streaks
+from cplir.data.degradations.registry import DEGRADATIONS, MIOIR_TASKS, degrade, rng_for
+from cplir.data.degradations.resize import bicubic_down_up
+from cplir.data.degradations.snow import add_snow, snow_mask
+
+__all__ = [
+    "CDD11_CLASSES",
+    "DEGRADATIONS",
+    "MIOIR_TASKS",
+    "PROMPTIR_SIGMAS",
+    "add_gaussian_blur",
+    "add_gaussian_noise",
+    "add_gaussian_noise_promptir",
+    "add_haze",
+    "add_rain",
+    "add_snow",
+    "bicubic_down_up",
+    "cdd11_composite",
+    "degrade",
+    "gaussian_kernel",
+    "jpeg_compress",
+    "low_light_gamma",
+    "low_light_retinex",
+    "pseudo_depth",
+    "rain_streaks",
+    "rng_for",
+    "snow_mask",
+]

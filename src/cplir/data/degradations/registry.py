@@ -1,0 +1,93 @@
+"""Degradations by name, for data loaders, and per-sample random generators that do not depend on file order."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+from typing import Callable
+
+import numpy as np
+
+from cplir.data.degradations.blur import add_gaussian_blur
+from cplir.data.degradations.cdd11 import CDD11_CLASSES, cdd11_composite
+from cplir.data.degradations.haze import add_haze
+from cplir.data.degradations.jpeg import jpeg_compress
+from cplir.data.degradations.lowlight import low_light_gamma
+from cplir.data.degradations.noise import add_gaussian_noise, add_gaussian_noise_promptir
+from cplir.data.degradations.rain import add_rain
+from cplir.data.degradations.resize import bicubic_down_up
+from cplir.data.degradations.snow import add_snow
+
+MIOIR_TASKS = ("sr", "blur", "noise", "jpeg", "rain", "haze", "lowlight")
+
+
+def _cdd11_entry(cls: str) -> Callable[..., np.ndarray]:
+    """``cdd11_composite`` bound to one class, with the registry's ``(img, rng, **overrides)`` call form."""
+
+    def synthesise(img: np.ndarray, rng: np.random.Generator, depth: np.ndarray | None = None) -> np.ndarray:
+        return cdd11_composite(img, cls, rng, depth)
+
+    synthesise.__name__ = synthesise.__qualname__ = f"cdd11_{cls}"
+    synthesise.__doc__ = f"CDD-11 class {cls!r}: ``cdd11_composite(img, {cls!r}, rng, depth)``."
+    return synthesise
+
+
+# CDD-11 classes carry a "cdd11_" prefix: "rain" and "haze" already name MiOIR's recipes.
+DEGRADATIONS: dict[str, Callable[..., np.ndarray]] = {
+    "noise_promptir": functools.partial(add_gaussian_noise_promptir, sigma=None),  # σ drawn from {15, 25, 50}
+    "sr": bicubic_down_up,
+    "blur": add_gaussian_blur,
+    "noise": add_gaussian_noise,
+    "jpeg": jpeg_compress,
+    "rain": add_rain,
+    "haze": add_haze,
+    "lowlight": low_light_gamma,
+    "snow": add_snow,
+    **{f"cdd11_{cls}": _cdd11_entry(cls) for cls in CDD11_CLASSES},
+}
+
+
+def degrade(img: np.ndarray, name: str, rng: np.random.Generator, level: str = "id", **overrides) -> np.ndarray:
+    """Apply the degradation registered as ``name``.
+
+    Args:
+        img: clean uint8 image (H, W, 3).
+        name: a key of ``DEGRADATIONS``.
+        rng: random generator of this sample, e.g. ``rng_for(seed, relative_path, name)``.
+        level: ``"id"`` or ``"ood"``; only degradations with a ``level`` parameter have an ``"ood"`` level.
+        **overrides: fixed parameter values instead of random draws (e.g. ``sigma=25``); ``noise_promptir``
+            draws σ from {15, 25, 50} unless ``sigma`` is given.
+
+    Returns:
+        uint8 (H, W, 3).
+    """
+    if name not in DEGRADATIONS:
+        raise ValueError(f"unknown degradation {name!r}; choose one of {sorted(DEGRADATIONS)}")
+    fn = DEGRADATIONS[name]
+    params = inspect.signature(fn).parameters
+    accepted = [p for p in params if p not in ("img", "rng", "level")]
+    unknown = sorted(set(overrides) - set(accepted))
+    if unknown:
+        raise ValueError(f"degradation {name!r} has no parameter(s) {unknown}; it accepts {accepted}")
+    if "level" in params:
+        overrides["level"] = level
+    elif level != "id":
+        raise ValueError(f"degradation {name!r} has only the in-distribution level 'id', got level={level!r}")
+    return fn(img, rng=rng, **overrides)
+
+
+def rng_for(seed: int, *keys: str | int) -> np.random.Generator:
+    """Deterministic generator from a base seed and keys such as an image's relative path and a task name.
+
+    The keys are hashed with SHA-256 (Python's ``hash`` is salted per process), so every sample gets the same
+    degradation in every run whatever order the files are listed in. Use POSIX-style relative paths as keys.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    for key in keys:
+        if isinstance(key, bool) or not isinstance(key, (str, int, np.integer)):
+            raise ValueError(f"rng_for keys must be strings or integers, got {key!r}")
+    text = "\x1f".join(str(part) for part in (int(seed), *keys))  # unit separator: keys cannot run together
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return np.random.default_rng(int.from_bytes(digest[:16], "little"))

@@ -1,0 +1,385 @@
+"""Degradation synthesis (SPEC §7): contracts, reference formulas and the visible effect of every degradation."""
+
+import io
+
+import numpy as np
+import pytest
+import scipy.ndimage
+from PIL import Image
+from skimage import data
+
+from cplir.data.degradations import (
+    CDD11_CLASSES,
+    DEGRADATIONS,
+    MIOIR_TASKS,
+    PROMPTIR_SIGMAS,
+    add_gaussian_blur,
+    add_gaussian_noise,
+    add_gaussian_noise_promptir,
+    add_haze,
+    add_rain,
+    add_snow,
+    bicubic_down_up,
+    cdd11_composite,
+    degrade,
+    gaussian_kernel,
+    jpeg_compress,
+    low_light_gamma,
+    low_light_retinex,
+    pseudo_depth,
+    rng_for,
+)
+
+H, W = 48, 64
+
+
+def rng(seed):
+    return np.random.default_rng(seed)
+
+
+def flat(value):
+    return np.full((H, W, 3), value, dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    """The astronaut photograph shrunk to 48×64: real edges and texture."""
+    return np.array(Image.fromarray(data.astronaut()).resize((W, H), Image.Resampling.LANCZOS))
+
+
+def gradient_energy(img):
+    x = img.astype(np.float64)
+    return (np.diff(x, axis=0) ** 2).mean() + (np.diff(x, axis=1) ** 2).mean()
+
+
+def high_frequency_energy(img):
+    """Spectral energy of the grey image outside the lowest quarter of frequencies in each axis."""
+    spectrum = np.abs(np.fft.fftshift(np.fft.fft2(img.astype(np.float64).mean(axis=2)))) ** 2
+    cy, cx = H // 2, W // 2
+    spectrum[cy - H // 8 : cy + H // 8 + 1, cx - W // 8 : cx + W // 8 + 1] = 0
+    return spectrum.sum()
+
+
+# ---------------------------------------------------------------- contract of every registered degradation
+
+
+@pytest.mark.parametrize("name", sorted(DEGRADATIONS))
+def test_contract_shape_dtype_purity_determinism(name, photo):
+    original = photo.copy()
+    out = degrade(photo, name, rng(7))
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(photo, original)  # the input is never modified
+    np.testing.assert_array_equal(out, degrade(photo, name, rng(7)))
+    others = [degrade(photo, name, rng(seed)) for seed in (8, 9, 10)]
+    if name == "sr":  # the only deterministic recipe
+        assert all(np.array_equal(out, o) for o in others)
+    else:
+        assert all(not np.array_equal(out, o) for o in others)
+    assert not np.array_equal(out, photo)
+
+
+def test_registry_names():
+    assert MIOIR_TASKS == ("sr", "blur", "noise", "jpeg", "rain", "haze", "lowlight")
+    assert set(MIOIR_TASKS) | {"noise_promptir", "snow"} | {f"cdd11_{c}" for c in CDD11_CLASSES} == set(DEGRADATIONS)
+
+
+def test_degrade_equals_direct_call_with_level_and_overrides(photo):
+    np.testing.assert_array_equal(
+        degrade(photo, "blur", rng(3), level="ood", kernel_size=9),
+        add_gaussian_blur(photo, rng(3), level="ood", kernel_size=9),
+    )
+    np.testing.assert_array_equal(degrade(photo, "noise_promptir", rng(3), sigma=25),
+                                  add_gaussian_noise_promptir(photo, 25, rng(3)))
+    np.testing.assert_array_equal(degrade(photo, "cdd11_low_rain", rng(3)), cdd11_composite(photo, "low_rain", rng(3)))
+
+
+def test_overriding_one_parameter_keeps_the_other_draws(photo):
+    # Parameters are always drawn, so fixing the kernel size to the drawn one changes nothing.
+    drawn_size = int(rng(5).choice(range(7, 22, 2)))
+    fixed = add_gaussian_blur(photo, rng(5), kernel_size=drawn_size)
+    np.testing.assert_array_equal(add_gaussian_blur(photo, rng(5)), fixed)
+    assert not np.array_equal(add_gaussian_blur(photo, rng(5), kernel_size=21), fixed)
+
+
+@pytest.mark.parametrize(
+    "name, level, overrides",
+    [
+        ("blurry", "id", {}),
+        ("blur", "hard", {}),
+        ("snow", "ood", {}),
+        ("sr", "ood", {}),
+        ("blur", "id", {"radius": 3}),
+        ("blur", "id", {"kernel_size": 8}),
+        ("blur", "id", {"sigma": 0}),
+        ("noise", "id", {"sigma": -1}),
+        ("noise_promptir", "id", {"sigma": float("nan")}),
+        ("jpeg", "id", {"quality": 0}),
+        ("jpeg", "id", {"quality": 50.5}),
+        ("rain", "id", {"width": 4}),
+        ("rain", "id", {"density": 0}),
+        ("haze", "id", {"airlight": 1.5}),
+        ("haze", "id", {"depth": np.zeros((3, 3))}),
+        ("haze", "id", {"depth": np.zeros((H, W)), "homogeneous": True}),
+        ("lowlight", "id", {"gamma": 0}),
+        ("snow", "id", {"density": 0}),
+        ("sr", "id", {"mode": "bilinear"}),
+        ("sr", "id", {"scale": 0}),
+        ("cdd11_haze", "id", {"depth": np.ones((H + 1, W))}),
+    ],
+)
+def test_bad_names_levels_and_values_raise_value_error(name, level, overrides, photo):
+    with pytest.raises(ValueError):
+        degrade(photo, name, rng(0), level=level, **overrides)
+
+
+@pytest.mark.parametrize(
+    "img, generator",
+    [
+        (np.zeros((H, W, 3), np.float32), rng(0)),
+        (np.zeros((H, W), np.uint8), rng(0)),
+        (np.zeros((H, W, 4), np.uint8), rng(0)),
+        (np.zeros((H, W, 3), np.uint8), 0),
+    ],
+)
+def test_bad_image_or_generator_raises_value_error(img, generator):
+    with pytest.raises(ValueError, match="uint8 RGB|numpy.random.Generator"):
+        add_gaussian_noise(img, generator)
+
+
+def test_cdd11_unknown_class():
+    with pytest.raises(ValueError, match="CDD-11 class"):
+        cdd11_composite(flat(100), "rain_snow", rng(0))
+
+
+# ---------------------------------------------------------------- noise
+
+
+@pytest.mark.parametrize("sigma", PROMPTIR_SIGMAS)
+def test_promptir_noise_is_truncated_reference(sigma):
+    grey = flat(128)
+    out = add_gaussian_noise_promptir(grey, sigma, rng(1))
+    noisy = np.clip(grey + sigma * rng(1).standard_normal(grey.shape), 0, 255)
+    np.testing.assert_array_equal(out, np.floor(noisy))
+    rounded = np.rint(noisy)
+    assert (out <= rounded).all() and (out < rounded).mean() > 0.4  # truncation, not rounding
+    assert abs(out.astype(np.float64).std() - sigma) < 0.1 * sigma
+
+
+def test_promptir_noise_draws_a_benchmark_sigma():
+    stds = {round((add_gaussian_noise_promptir(flat(128), None, rng(s)) - 128.0).std() / 5) * 5 for s in range(12)}
+    assert stds == {15, 25, 50}
+
+
+def test_mioir_noise_reference_and_std():
+    grey = flat(128)
+    generator = rng(2)
+    sigma = round(generator.uniform(15, 50))
+    expected = np.clip(np.rint(grey + sigma * generator.standard_normal(grey.shape)), 0, 255)
+    np.testing.assert_array_equal(add_gaussian_noise(grey, rng(2)), expected)
+    out = add_gaussian_noise(grey, rng(2), sigma=30)
+    assert abs((out - 128.0).std() - 30) < 3.0
+    for seed in range(4):
+        id_std = (add_gaussian_noise(grey, rng(seed)) - 128.0).std()
+        ood_std = (add_gaussian_noise(grey, rng(seed), level="ood") - 128.0).std()
+        assert 15 * 0.9 < id_std < 50 * 1.1 and 50 * 0.9 < ood_std < 70 * 1.1
+
+
+# ---------------------------------------------------------------- blur
+
+
+def test_gaussian_kernel_is_odd_normalised_and_centred():
+    k = gaussian_kernel(9, 2.0)
+    assert k.shape == (9, 9) and k.sum() == pytest.approx(1.0)
+    assert np.unravel_index(k.argmax(), k.shape) == (4, 4)
+    np.testing.assert_allclose(k, k.T)
+    np.testing.assert_allclose(k, k[::-1, ::-1])
+    with pytest.raises(ValueError, match="odd"):
+        gaussian_kernel(8, 2.0)
+
+
+def test_blur_matches_reflect_convolution_and_removes_gradients(photo):
+    out = add_gaussian_blur(photo, rng(0), kernel_size=9, sigma=2.0)
+    k = gaussian_kernel(9, 2.0)
+    # scipy's "mirror" border is numpy's "reflect" (d c b | a b c d).
+    planes = [scipy.ndimage.convolve(photo[..., c].astype(np.float64), k, mode="mirror") for c in range(3)]
+    reference = np.stack(planes, axis=-1)
+    assert np.abs(out - np.rint(reference)).max() <= 1
+    assert gradient_energy(out) < 0.5 * gradient_energy(photo)
+    assert gradient_energy(add_gaussian_blur(photo, rng(0), level="ood")) < gradient_energy(out)
+
+
+# ---------------------------------------------------------------- super-resolution
+
+
+@pytest.mark.parametrize("mode", ["torch", "pil"])
+def test_sr_keeps_size_and_loses_high_frequencies(mode, photo):
+    out = bicubic_down_up(photo, mode=mode)
+    assert out.shape == photo.shape
+    assert high_frequency_energy(out) < 0.3 * high_frequency_energy(photo)
+    assert abs(out.mean() - photo.mean()) < 3
+
+
+def test_sr_modes_differ(photo):
+    assert not np.array_equal(bicubic_down_up(photo, mode="torch"), bicubic_down_up(photo, mode="pil"))
+
+
+# ---------------------------------------------------------------- JPEG
+
+
+def test_jpeg_block_artefacts_on_smooth_image():
+    y, x = np.mgrid[0:H, 0:W]
+    smooth = np.stack([60 + 2 * x + 20 * np.sin(y / 9), 90 + y + x, 160 - 1.5 * y + 15 * np.cos(x / 11)], -1)
+    smooth = np.clip(smooth, 0, 255).astype(np.uint8)
+    out = jpeg_compress(smooth, rng(0), quality=10)
+    steps = np.abs(np.diff(out.astype(np.float64), axis=1)).mean(axis=(0, 2))  # step between columns j and j+1
+    across = steps[7::8].mean()  # pairs (7, 8), (15, 16), ... straddle a block boundary
+    inside = np.delete(steps, np.arange(7, W - 1, 8)).mean()
+    assert across > 1.5 * inside
+    error = lambda q: np.abs(jpeg_compress(smooth, rng(0), quality=q) - smooth.astype(np.float64)).mean()
+    assert error(10) > error(70)
+
+
+def test_jpeg_is_pillow_baseline_with_420_subsampling(photo):
+    def pillow(subsampling):
+        buffer = io.BytesIO()
+        Image.fromarray(photo).save(buffer, format="JPEG", quality=40, subsampling=subsampling)
+        return np.array(Image.open(buffer).convert("RGB"))
+
+    out = jpeg_compress(photo, rng(0), quality=40)
+    np.testing.assert_array_equal(out, pillow("4:2:0"))
+    assert not np.array_equal(out, pillow("4:4:4"))
+
+
+# ---------------------------------------------------------------- rain
+
+
+def streak_orientation(residual):
+    """Angle of the dominant streak direction in degrees from vertical (positive: top leans left)."""
+    gy, gx = np.gradient(residual.astype(np.float64))
+    jxx, jyy, jxy = (gx * gx).sum(), (gy * gy).sum(), (gx * gy).sum()
+    gradient_angle = 0.5 * np.degrees(np.arctan2(2 * jxy, jxx - jyy))  # from the x axis, rows pointing down
+    # Streaks run across the dominant gradient: a streak tilted by θ has its gradient at -θ from the x axis.
+    return (-gradient_angle + 90) % 180 - 90
+
+
+@pytest.mark.parametrize("angle", [-30, 0, 25])
+def test_rain_adds_bright_streaks_at_the_requested_angle(angle):
+    dark = flat(40)
+    out = add_rain(dark, rng(4), density=150, width=3, length=30, angle=angle)
+    residual = out.astype(np.int16) - dark
+    assert (residual >= 0).all() and out.mean() > dark.mean() + 2
+    np.testing.assert_array_equal(residual[..., 0], residual[..., 2])  # the same streaks on every channel
+    assert abs(streak_orientation(residual[..., 0]) - angle) < 15
+
+
+def test_rain_ood_is_denser(photo):
+    # Same seed: identical width, length and angle; only the density range differs.
+    added = lambda level: (add_rain(flat(40), rng(6), level=level) > 40).mean()
+    assert added("ood") > added("id")
+
+
+# ---------------------------------------------------------------- haze
+
+
+def test_haze_formula_brightens_and_flattens_far_regions(photo):
+    depth = np.broadcast_to(np.linspace(0.0, 10.0, W), (H, W))  # farther to the right
+    out = add_haze(photo, rng(0), beta=2.0, airlight=0.9, depth=depth)
+    t = np.exp(-2.0 * depth / 10.0)[..., None]
+    np.testing.assert_array_equal(out, np.clip(np.rint(photo * t + 255 * 0.9 * (1 - t)), 0, 255))
+    near, far = slice(0, W // 2), slice(W // 2, W)
+    gain = lambda part: out[:, part].mean() - photo[:, part].mean()
+    contrast = lambda part: out[:, part].std() / photo[:, part].std()
+    assert 0 < gain(near) < gain(far)
+    assert contrast(far) < contrast(near) < 1
+
+
+def test_homogeneous_haze_and_pseudo_depth(photo):
+    out = add_haze(photo, rng(0), beta=1.0, airlight=1.0, homogeneous=True)
+    t = np.exp(-1.0)
+    np.testing.assert_array_equal(out, np.rint(photo * t + 255 * (1 - t)))
+    d = pseudo_depth(flat(90))
+    assert d.shape == (H, W) and d.min() == 0.0 and d.max() == 1.0
+    assert d[: H // 4].mean() > d[-H // 4 :].mean()  # the top of the frame is farther
+    default = add_haze(photo, rng(1))
+    np.testing.assert_array_equal(default, add_haze(photo, rng(1), depth=pseudo_depth(photo)))
+
+
+# ---------------------------------------------------------------- low light
+
+
+def test_gamma_low_light_darkens_monotonically(photo):
+    means = [low_light_gamma(photo, rng(0), gamma=g).mean() for g in (1.0, 1.5, 2.0, 3.0, 4.0)]
+    assert means[0] == pytest.approx(photo.mean())
+    assert all(a > b for a, b in zip(means, means[1:]))
+    np.testing.assert_array_equal(low_light_gamma(photo, rng(0), gamma=2.0), np.rint(255 * (photo / 255) ** 2))
+    assert low_light_gamma(photo, rng(3), level="ood").mean() < low_light_gamma(photo, rng(3)).mean()
+
+
+def test_retinex_low_light_darkens_with_noise():
+    grey = flat(128)
+    out = low_light_retinex(grey, rng(0), exponent=2.0, noise_sigma=0.05)
+    # Flat image: L = 128/255 everywhere, so I = L^2 plus noise of σ = 0.05·255.
+    assert abs(out.mean() - 255 * (128 / 255) ** 2) < 1.5
+    assert abs(out.std() - 0.05 * 255) < 0.1 * 0.05 * 255
+    assert low_light_retinex(grey, rng(0)).mean() < 0.6 * 128
+
+
+# ---------------------------------------------------------------- snow
+
+
+def test_snow_adds_localised_white_flakes():
+    dark = flat(30)
+    out = add_snow(dark, rng(0), density=0.006)
+    residual = out.astype(np.int16) - dark
+    assert (residual >= 0).all() and out.mean() > dark.mean()
+    covered = (residual > 20).any(axis=2).mean()
+    assert 0.01 < covered < 0.5  # flakes, not a veil
+    assert out.max() > 200  # flake centres are near white
+    np.testing.assert_array_equal(out[..., 0], out[..., 1])  # white blended into grey stays grey
+    denser = (add_snow(dark, rng(0), density=0.02) > 50).mean()
+    assert denser > (out > 50).mean()
+
+
+# ---------------------------------------------------------------- CDD-11
+
+
+def test_cdd11_classes():
+    assert len(CDD11_CLASSES) == len(set(CDD11_CLASSES)) == 11
+    assert not any("rain" in c and "snow" in c for c in CDD11_CLASSES)
+
+
+@pytest.mark.parametrize("cls", ["haze", "rain", "snow", "haze_rain", "haze_snow"])
+def test_cdd11_low_light_composites_are_darker(cls, photo):
+    # The same seed gives the same rain/snow/haze draws, so only the low-light step differs.
+    assert cdd11_composite(photo, f"low_{cls}", rng(2)).mean() < cdd11_composite(photo, cls, rng(2)).mean() - 5
+
+
+@pytest.mark.parametrize(
+    "cls, steps",
+    [("low_haze", ["low", "haze"]), ("low_haze_rain", ["low", "rain", "haze"]), ("haze_snow", ["snow", "haze"])],
+)
+def test_cdd11_composite_applies_components_in_order(cls, steps, photo):
+    depth = pseudo_depth(photo)
+    expected = photo
+    for step in steps:
+        expected = cdd11_composite(expected, step, rng(11), depth=depth)
+    np.testing.assert_array_equal(cdd11_composite(photo, cls, rng(11)), expected)
+    # The opposite order (haze before low light) gives a different image.
+    if cls == "low_haze":
+        swapped = cdd11_composite(cdd11_composite(photo, "haze", rng(11)), "low", rng(11))
+        assert not np.array_equal(swapped, expected)
+
+
+# ---------------------------------------------------------------- per-sample generators
+
+
+def test_rng_for_is_stable_and_key_dependent():
+    draw = lambda *args: int(rng_for(*args).integers(1 << 30))
+    assert draw(0, "a/b.png", "noise") == draw(0, "a/b.png", "noise") == 119021447  # same in every process
+    values = {draw(0, "a/b.png", "noise"), draw(0, "a/b.png", "blur"), draw(0, "a/c.png", "noise"),
+              draw(1, "a/b.png", "noise"), draw(0, "noise", "a/b.png"), draw(0, "a/b.pngnoise")}
+    assert len(values) == 6
+    with pytest.raises(ValueError, match="keys"):
+        rng_for(0, 1.5)
+    with pytest.raises(ValueError, match="seed"):
+        rng_for("0", "a")
