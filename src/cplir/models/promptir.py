@@ -149,9 +149,16 @@ class PromptIR(nn.Module):
         d1 = self.refinement(self.decoder_level1(d1))
         return self.output(d1) + x
 
-    def forward(self, x: torch.Tensor, mismatch: Union[None, torch.Generator, torch.Tensor] = None) -> torch.Tensor:
-        """(B, 3, H, W) -> restored (B, 3, H, W); see :meth:`decode` for ``mismatch``."""
-        return self.decode(self.encode(x), x, mismatch)
+    def forward(self, x: torch.Tensor, mismatch: Union[None, torch.Generator, torch.Tensor] = None,
+                return_features: bool = False):
+        """(B, 3, H, W) -> restored (B, 3, H, W); see :meth:`decode` for ``mismatch``.
+
+        ``return_features=True`` also returns the :class:`EncoderFeatures`, so a trainer can decode negatives
+        from the same encoder pass while the positive pass still goes through a DDP wrapper's ``forward``.
+        """
+        feats = self.encode(x)
+        out = self.decode(feats, x, mismatch)
+        return (out, feats) if return_features else out
 
     # --- prompts and routing -------------------------------------------------------------------------------------
     @staticmethod

@@ -1,0 +1,323 @@
+"""Configuration: YAML files loaded into typed dataclasses.
+
+* ``_base_: other.yaml`` (or a list) inherits from files relative to this one; mappings merge key by key, any
+  other value replaces the inherited one.
+* ``--set a.b=c`` overrides are parsed as YAML scalars/lists (``yaml.safe_load``, never ``eval``).
+* Unknown keys, wrong types and out-of-range values raise :class:`ConfigError` naming the key.
+The resolved config (:func:`to_dict`) is written into every run folder and every checkpoint.
+"""
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import yaml
+
+from cplir.errors import ConfigError
+
+
+@dataclass
+class ModelConfig:
+    name: str = "cplir"
+    args: Dict[str, Any] = field(default_factory=dict)  # keyword arguments of build_model
+
+
+@dataclass
+class DataSource:
+    """One benchmark split: ``load_benchmark(benchmark, root, split, **options)``."""
+
+    benchmark: str = "embedded"
+    root: str = "embedded"
+    split: str = "train"
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataConfig:
+    train: DataSource = field(default_factory=DataSource)
+    test: List[DataSource] = field(default_factory=list)
+    repeats: Dict[str, int] = field(default_factory=dict)  # task -> replication factor (empty: benchmark default)
+    crop_size: int = 128
+    batch_size: int = 8  # per process
+    num_workers: int = 2
+    max_val_images: int = 0  # 0: every test image
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-4
+    weight_decay: float = 0.01  # torch AdamW default, as PromptIR's optimiser
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_iters: int = 0
+    schedule_iters: int = 0  # length of the cosine schedule; 0: the training length
+    min_lr: float = 0.0
+    grad_clip: float = 0.0  # max gradient norm; 0: no clipping
+
+
+@dataclass
+class CPRConfig:
+    """Contrastive Prompt Regularisation (SPEC §3)."""
+
+    enabled: bool = False
+    alpha: float = 0.01
+    num_negatives: int = 4
+    form: str = "paper"  # "paper" | "code"
+    distance: str = "l2"  # "l2" | "l1"
+    channel_norm: bool = False
+    vgg: str = "vgg19"
+    vgg_weights: str = ""  # path, "" to search the usual places, or "random" (tests and the embedded demo only)
+    layers: List[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
+    layer_weights: List[float] = field(default_factory=lambda: [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0])
+    batched_negatives: bool = True
+
+
+@dataclass
+class SPNConfig:
+    """Self-Prior guided Negative loss of model contrastive learning (SPEC §4)."""
+
+    enabled: bool = False
+    lam: float = 0.001
+    intervals: List[int] = field(default_factory=lambda: [100, 200, 500, 1000])
+    decays: List[float] = field(default_factory=lambda: [0.1, 0.1, 0.1, 0.1])
+    start: float = 0.1
+    vgg_weights: str = ""
+    layers: List[str] = field(default_factory=lambda: ["relu1_2", "relu2_2", "relu3_3"])
+    layer_weights: List[float] = field(default_factory=lambda: [0.2, 0.3, 0.5])
+
+
+@dataclass
+class LossConfig:
+    l1: float = 1.0
+    cpr: CPRConfig = field(default_factory=CPRConfig)
+    spn: SPNConfig = field(default_factory=SPNConfig)
+
+
+@dataclass
+class TrainConfig:
+    iterations: int = 1000
+    ema_decay: float = 0.999  # 0 disables EMA weights
+    amp: str = "none"  # "none" | "bf16" | "fp16" (fp16 needs CUDA)
+    log_every: int = 10
+    val_every: int = 500  # 0: validate only at the end
+    save_every: int = 500
+    keep_checkpoints: int = 3
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+@dataclass
+class EvalConfig:
+    protocol: str = "promptir"  # "promptir" | "basicsr_rgb" | "basicsr_y"
+    crop_border: int = 0
+    pad_multiple: int = 8
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    seed: int = 0
+    output_dir: str = "runs"
+    reproduces: str = ""  # which table / section of which paper this config reproduces
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+
+# --- loading ---------------------------------------------------------------------------------------------------
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep merge: mappings merge key by key, everything else in ``override`` replaces ``base``."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_yaml_tree(path: Union[str, Path], _seen: Sequence[Path] = ()) -> dict:
+    """The raw mapping of a config file with its ``_base_`` chain resolved."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ConfigError(f"_base_ cycle: {' -> '.join(str(p) for p in (*_seen, path))}")
+    data = _read_yaml(path)
+    bases = data.pop("_base_", [])
+    bases = [bases] if isinstance(bases, str) else bases
+    merged: dict = {}
+    for base in bases:
+        merged = merge(merged, load_yaml_tree(path.parent / base, (*_seen, path)))
+    return merge(merged, data)
+
+
+def apply_overrides(data: dict, overrides: Sequence[str]) -> dict:
+    """Apply ``a.b=c`` overrides; values are parsed as YAML (``1e-4``, ``[1, 2]``, ``true``)."""
+    data = merge({}, data)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like section.key=value, e.g. train.iterations=100")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {item!r}: cannot parse the value ({err})") from err
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+        node[parts[-1]] = value
+    return data
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value, tp, where: str):
+    """``value`` checked and converted to the annotation ``tp``."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Union or (hasattr(types, "UnionType") and isinstance(tp, getattr(types, "UnionType"))):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0])
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping (section), got {value!r}")
+        return _build(tp, value, where)
+    if origin in (list, List, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        (item_tp,) = typing.get_args(tp)[:1] or (Any,)
+        return [_convert(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin in (dict, Dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        key_tp, val_tp = typing.get_args(tp) or (Any, Any)
+        return {_convert(k, key_tp, f"{where} key"): _convert(v, val_tp, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be a whole number, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported config type {_type_name(tp)}")
+
+
+def _build(cls, data: dict, where: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; valid keys: {', '.join(names)}"
+            raise ConfigError(f"unknown config key {where + '.' if where else ''}{key}{hint}")
+    kwargs = {k: _convert(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+CHOICES = {
+    "train.amp": ("none", "bf16", "fp16"),
+    "eval.protocol": ("promptir", "basicsr_rgb", "basicsr_y"),
+    "loss.cpr.form": ("paper", "code"),
+    "loss.cpr.distance": ("l2", "l1"),
+    "loss.cpr.vgg": ("vgg16", "vgg19"),
+}
+
+
+def validate(cfg: Config) -> Config:
+    """Range and consistency checks that types alone do not catch."""
+    def need(ok: bool, msg: str):
+        if not ok:
+            raise ConfigError(msg)
+
+    for key, options in CHOICES.items():
+        value = cfg
+        for part in key.split("."):
+            value = getattr(value, part)
+        need(value in options, f"{key} must be one of {', '.join(options)}; got {value!r}")
+    t, o, d = cfg.train, cfg.train.optim, cfg.data
+    need(t.iterations >= 1, f"train.iterations must be at least 1, got {t.iterations}")
+    need(o.lr > 0, f"train.optim.lr must be positive, got {o.lr}")
+    need(0 <= o.warmup_iters <= max(o.schedule_iters, t.iterations),
+         f"train.optim.warmup_iters must be between 0 and the schedule length, got {o.warmup_iters}")
+    need(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), f"train.optim.betas must be two numbers in [0, 1)")
+    need(o.grad_clip >= 0, "train.optim.grad_clip must be >= 0 (0 disables clipping)")
+    need(0 <= t.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
+    need(t.log_every >= 1 and t.val_every >= 0 and t.save_every >= 0, "train.log_every must be >= 1, "
+         "train.val_every and train.save_every >= 0")
+    need(d.batch_size >= 1, f"data.batch_size must be at least 1, got {d.batch_size}")
+    need(d.crop_size >= 8 and d.crop_size % cfg.eval.pad_multiple == 0,
+         f"data.crop_size must be a multiple of {cfg.eval.pad_multiple} and >= 8, got {d.crop_size}")
+    need(d.num_workers >= 0, "data.num_workers must be >= 0")
+    need(all(r >= 1 for r in d.repeats.values()), "data.repeats values must be >= 1")
+    need(cfg.eval.crop_border >= 0, "eval.crop_border must be >= 0")
+    cpr, spn = cfg.loss.cpr, cfg.loss.spn
+    need(cpr.num_negatives >= 1, f"loss.cpr.num_negatives must be at least 1, got {cpr.num_negatives}")
+    need(len(cpr.layers) == len(cpr.layer_weights), "loss.cpr.layers and loss.cpr.layer_weights differ in length")
+    need(len(spn.layers) == len(spn.layer_weights), "loss.spn.layers and loss.spn.layer_weights differ in length")
+    need(len(spn.decays) in (1, len(spn.intervals)), "loss.spn.decays needs one value or one per interval")
+    need(all(i >= 1 for i in spn.intervals), "loss.spn.intervals must be >= 1")
+    need(not (cpr.enabled and cfg.model.name != "cplir"),
+         f"loss.cpr needs sparse prompts (model.name: cplir), not {cfg.model.name!r}")
+    return cfg
+
+
+def config_from_dict(data: dict) -> Config:
+    return validate(_build(Config, data))
+
+
+def load_config(path: Union[str, Path], overrides: Sequence[str] = ()) -> Config:
+    """Load ``path`` (with its ``_base_`` chain) and apply ``--set`` overrides; validated."""
+    return config_from_dict(apply_overrides(load_yaml_tree(path), overrides))
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def dump_config(cfg: Config, path: Union[str, Path]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
