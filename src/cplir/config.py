@@ -15,9 +15,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+import re
+
 import yaml
 
 from cplir.errors import ConfigError
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``2e-4`` (no dot) as a string; researchers write learning rates that way."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
 
 
 @dataclass
@@ -137,7 +154,7 @@ def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = parse_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
     if not isinstance(data, dict):
@@ -164,6 +181,8 @@ def load_yaml_tree(path: Union[str, Path], _seen: Sequence[Path] = ()) -> dict:
     data = _read_yaml(path)
     bases = data.pop("_base_", [])
     bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"{path}: _base_ must be a file name or a list of file names, got {bases!r}")
     merged: dict = {}
     for base in bases:
         merged = merge(merged, load_yaml_tree(path.parent / base, (*_seen, path)))
@@ -178,17 +197,30 @@ def apply_overrides(data: dict, overrides: Sequence[str]) -> dict:
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r} must look like section.key=value, e.g. train.iterations=100")
         try:
-            value = yaml.safe_load(text)
+            value = parse_yaml(text)
         except yaml.YAMLError as err:
             raise ConfigError(f"override {item!r}: cannot parse the value ({err})") from err
         node = data
         parts = key.strip().split(".")
         for part in parts[:-1]:
+            if isinstance(node, list):
+                node = node[_list_index(node, part, item)]
+                continue
             node = node.setdefault(part, {})
-            if not isinstance(node, dict):
+            if not isinstance(node, (dict, list)):
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
-        node[parts[-1]] = value
+        if isinstance(node, list):
+            node[_list_index(node, parts[-1], item)] = value
+        else:
+            node[parts[-1]] = value
     return data
+
+
+def _list_index(items: list, part: str, item: str) -> int:
+    """``data.test.0.root=...``: a numeric path component indexes into a list."""
+    if not part.isdigit() or int(part) >= len(items):
+        raise ConfigError(f"override {item!r}: {part!r} is not an index of a list with {len(items)} entries")
+    return int(part)
 
 
 def _type_name(tp) -> str:
@@ -302,6 +334,10 @@ def validate(cfg: Config) -> Config:
     need(all(i >= 1 for i in spn.intervals), "loss.spn.intervals must be >= 1")
     need(not (cpr.enabled and cfg.model.name != "cplir"),
          f"loss.cpr needs sparse prompts (model.name: cplir), not {cfg.model.name!r}")
+    if cpr.enabled:
+        args = cfg.model.args
+        need(args.get("top_k", 1) < args.get("num_prompts", 5),
+             "loss.cpr needs model.args.top_k < model.args.num_prompts: negatives use the prompts outside the top-k")
     return cfg
 
 

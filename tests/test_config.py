@@ -1,0 +1,307 @@
+"""Configuration: the shipped configs, ``_base_`` inheritance, ``--set`` overrides, validation errors."""
+
+import inspect
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from cplir.config import dump_config, load_config, load_yaml_tree, to_dict
+from cplir.errors import ConfigError
+from cplir.models import PromptIR, build_model
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+SHIPPED = sorted(CONFIGS.glob("*.yaml"))
+BASES = sorted((CONFIGS / "_base").glob("*.yaml"))
+PROMPTIR_KWARGS = set(inspect.signature(PromptIR.__init__).parameters) - {"self", "prompt"}
+
+# Training samples per epoch, as documented in the benchmark bases (SPEC §7 recipe, published counts).
+EPOCH_SAMPLES = {
+    "three_task": 3 * 3 * (400 + 4744) + 120 * 200 + 72135,  # BSD400+WED x3 σ x3, Rain100L x120, OTS x1
+    "five_task": 3 * 3 * (400 + 4744) + 120 * 200 + 72135 + 5 * 2103 + 20 * 485,  # + GoPro x5, LOL x20
+    "seven_task": 7 * (800 + 2650),  # DF2K once per MiOIR task
+    "allweather": 18069,
+    "cdd11": 11 * 1183,
+    "derain": 120 * 200,  # Rain100L x120
+}
+BENCHMARK_OF = {
+    "three-task": "three_task", "five-task": "five_task", "seven-task": "seven_task", "allweather": "allweather",
+    "cdd11": "cdd11", "derain": "derain", "weatherbench": "three_task",  # no published size: three-task budget
+}
+
+
+def iterations_per_epoch(samples: int, gpus: int = 4, batch: int = 8) -> int:
+    """DistributedSampler pads to ceil(N / gpus) per GPU; the loader drops the last partial batch."""
+    return math.ceil(samples / gpus) // batch
+
+
+def write(path: Path, data) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def config_error(path, overrides=()) -> str:
+    with pytest.raises(ConfigError) as err:
+        load_config(path, overrides)
+    return str(err.value)
+
+
+# --- the shipped configs -----------------------------------------------------------------------------------------
+def test_the_shipped_set_is_complete():
+    names = {p.stem for p in SHIPPED}
+    for bench in ("three-task", "five-task", "seven-task", "allweather", "weatherbench", "cdd11"):
+        assert {f"promptir-{bench}", f"cpl-{bench}"} <= names
+    assert {"cpl-cdd11-p10", "cpl-cdd11-p15", "mclir-promptir-derain", "mclir-cpl-three-task",
+            "embedded-three-task-promptir", "embedded-three-task-cpl", "embedded-five-task-cpl",
+            "embedded-seven-task-cpl", "embedded-mclir"} <= names
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_config_loads_and_says_what_it_reproduces(path):
+    cfg = load_config(path)
+    assert cfg.name == path.stem
+    assert path.read_text().startswith("#"), "every config starts with a header comment"
+    assert len(cfg.reproduces) > 20
+    assert set(cfg.model.args) <= PROMPTIR_KWARGS
+    assert cfg.data.test, "every config names its test sets"
+    if cfg.loss.cpr.enabled:
+        assert cfg.model.name == "cplir" and cfg.model.args["top_k"] == 1 and cfg.loss.cpr.num_negatives == 4
+    random_vgg = "random" in (cfg.loss.cpr.vgg_weights, cfg.loss.spn.vgg_weights)
+    assert random_vgg == (path.stem.startswith("embedded-") and (cfg.loss.cpr.enabled or cfg.loss.spn.enabled))
+
+
+@pytest.mark.parametrize("path", BASES, ids=lambda p: p.stem)
+def test_bases_are_mappings_with_comments(path):
+    assert path.read_text().startswith("#")
+    assert isinstance(load_yaml_tree(path), dict)
+
+
+@pytest.mark.parametrize("path", [p for p in SHIPPED if not p.stem.startswith("embedded-")], ids=lambda p: p.stem)
+def test_paper_configs_follow_the_promptir_recipe(path):
+    cfg = load_config(path)
+    o = cfg.train.optim
+    assert (o.lr, o.weight_decay, o.min_lr, cfg.data.batch_size, cfg.data.crop_size) == (2e-4, 0.01, 0.0, 8, 128)
+    assert cfg.loss.l1 == 1.0 and cfg.train.ema_decay > 0
+    assert cfg.model.args["dim"] == 48 and cfg.model.args["num_blocks"] == [4, 6, 6, 8]
+    (bench,) = [b for b in BENCHMARK_OF if b in path.stem]
+    ipe = iterations_per_epoch(EPOCH_SAMPLES[BENCHMARK_OF[bench]])
+    assert (o.warmup_iters, o.schedule_iters, cfg.train.iterations) == (15 * ipe, 150 * ipe, 120 * ipe)
+
+
+def test_three_task_cpl_says_what_the_paper_says():
+    cfg = load_config(CONFIGS / "cpl-three-task.yaml")
+    assert cfg.model.name == "cplir"
+    assert cfg.model.args["top_k"] == 1 and cfg.model.args["num_prompts"] == 5
+    assert cfg.loss.cpr.enabled and cfg.loss.cpr.alpha == 0.003 and cfg.loss.cpr.num_negatives == 4
+    assert cfg.loss.cpr.form == "paper" and cfg.loss.cpr.vgg == "vgg19" and not cfg.loss.spn.enabled
+    assert cfg.train.optim.lr == 2e-4 and cfg.data.batch_size * 4 == 32
+    assert cfg.eval.protocol == "promptir" and cfg.eval.crop_border == 0
+    assert cfg.data.repeats == {"denoise_15": 3, "denoise_25": 3, "denoise_50": 3, "derain": 120, "dehaze": 1}
+    samples = EPOCH_SAMPLES["three_task"]
+    assert samples == 142431
+    assert iterations_per_epoch(samples) == 4451
+    assert cfg.train.iterations == 120 * 4451 == 534120  # "about 534k iterations" (SPEC §7)
+    assert abs(cfg.train.iterations - 534000) / 534000 < 0.001
+    assert cfg.train.optim.warmup_iters == 15 * 4451 and cfg.train.optim.schedule_iters == 150 * 4451
+
+
+@pytest.mark.parametrize("stem, alpha", [("cpl-five-task", 0.01), ("cpl-seven-task", 0.01), ("cpl-allweather", 0.01),
+                                         ("cpl-weatherbench", 0.01), ("cpl-cdd11", 0.01)])
+def test_cpl_alpha_outside_three_task_is_the_default(stem, alpha):
+    assert load_config(CONFIGS / f"{stem}.yaml").loss.cpr.alpha == alpha
+
+
+def test_protocols_per_benchmark():
+    expect = {"three-task": ("promptir", 0), "five-task": ("promptir", 0), "cdd11": ("promptir", 0),
+              "seven-task": ("basicsr_rgb", 4), "allweather": ("basicsr_rgb", 0), "weatherbench": ("basicsr_y", 4)}
+    for bench, protocol in expect.items():
+        for model in ("promptir", "cpl"):
+            cfg = load_config(CONFIGS / f"{model}-{bench}.yaml")
+            assert (cfg.eval.protocol, cfg.eval.crop_border) == protocol, (model, bench)
+
+
+def test_cdd11_prompt_counts_differ_only_in_p():
+    base, p10, p15 = (to_dict(load_config(CONFIGS / f"cpl-cdd11{s}.yaml")) for s in ("", "-p10", "-p15"))
+    assert [d["model"]["args"]["num_prompts"] for d in (base, p10, p15)] == [5, 10, 15]
+    for other in (p10, p15):
+        other = dict(other, name=base["name"], reproduces=base["reproduces"])
+        other["model"] = dict(other["model"], args=dict(other["model"]["args"], num_prompts=5))
+        assert other == base
+
+
+def test_mclir_configs_use_the_published_spn_settings():
+    for stem in ("mclir-promptir-derain", "mclir-cpl-three-task"):
+        spn = load_config(CONFIGS / f"{stem}.yaml").loss.spn
+        assert spn.enabled and spn.lam == 0.001 and spn.intervals == [100, 200, 500, 1000]
+        assert spn.decays == [0.1] * 4 and spn.start == 0.1 and spn.layer_weights == [0.2, 0.3, 0.5]
+    both = load_config(CONFIGS / "mclir-cpl-three-task.yaml")
+    assert both.loss.cpr.enabled and both.loss.cpr.alpha == 0.003
+    derain = load_config(CONFIGS / "mclir-promptir-derain.yaml")
+    assert derain.model.name == "promptir" and derain.data.repeats == {"derain": 120}
+
+
+@pytest.mark.parametrize("path", [p for p in SHIPPED if p.stem.startswith("embedded-")], ids=lambda p: p.stem)
+def test_embedded_configs_are_tiny_and_build(path):
+    cfg = load_config(path)
+    d, t = cfg.data, cfg.train
+    assert (d.crop_size, d.batch_size, d.num_workers, d.max_val_images) == (64, 4, 0, 4)
+    assert 100 <= t.iterations <= 500 and t.val_every == 50 and t.ema_decay == 0.99
+    assert d.train.benchmark == "embedded" and all(s.benchmark == "embedded" for s in d.test)
+    assert d.train.options["variant"] == d.test[0].options["variant"]
+    torch.manual_seed(0)
+    net = build_model(cfg.model.name, **cfg.model.args)
+    assert sum(p.numel() for p in net.parameters()) < 2_000_000
+    with torch.no_grad():
+        assert net(torch.rand(1, 3, d.crop_size, d.crop_size)).shape == (1, 3, 64, 64)
+
+
+def test_embedded_variants_and_alphas():
+    got = {p.stem: load_config(p) for p in SHIPPED if p.stem.startswith("embedded-")}
+    assert got["embedded-three-task-cpl"].loss.cpr.alpha == 0.003
+    assert got["embedded-five-task-cpl"].data.train.options["variant"] == "five_task"
+    seven = got["embedded-seven-task-cpl"]
+    assert seven.data.train.options["variant"] == "seven_task"
+    assert (seven.eval.protocol, seven.eval.crop_border) == ("basicsr_rgb", 4)
+    assert got["embedded-mclir"].loss.spn.enabled and not got["embedded-mclir"].loss.cpr.enabled
+
+
+# --- inheritance ---------------------------------------------------------------------------------------------------
+def test_multi_level_inheritance_with_a_list_of_bases(tmp_path):
+    write(tmp_path / "bases/root.yaml", {"seed": 1, "train": {"iterations": 100, "optim": {"lr": 1e-3, "betas": [0.8, 0.9]}}})
+    write(tmp_path / "bases/mid.yaml", {"_base_": "root.yaml", "train": {"optim": {"lr": 5e-4}}, "name": "mid"})
+    write(tmp_path / "bases/other.yaml", {"_base_": ["root.yaml"], "train": {"log_every": 7}, "name": "other"})
+    path = write(tmp_path / "leaf.yaml", {"_base_": ["bases/mid.yaml", "bases/other.yaml"], "seed": 3})
+    cfg = load_config(path)
+    assert cfg.seed == 3  # the file itself wins over its bases
+    assert cfg.name == "other"  # later bases win over earlier ones
+    assert cfg.train.log_every == 7 and cfg.train.iterations == 100
+    # other.yaml re-reads root.yaml (a diamond, not a cycle) after mid.yaml: its lr 1e-3 wins over mid's 5e-4
+    assert cfg.train.optim.lr == 1e-3 and cfg.train.optim.betas == [0.8, 0.9]
+
+
+def test_mappings_merge_and_lists_replace(tmp_path):
+    write(tmp_path / "base.yaml", {"model": {"name": "cplir", "args": {"dim": 16, "num_blocks": [2, 2, 2, 2], "top_k": 1}},
+                                   "data": {"test": [{"root": "a"}, {"root": "b"}], "repeats": {"derain": 120}}})
+    path = write(tmp_path / "child.yaml", {"_base_": "base.yaml",
+                                           "model": {"args": {"num_blocks": [1, 1, 1, 1]}},
+                                           "data": {"test": [{"root": "c"}], "repeats": {"dehaze": 2}}})
+    cfg = load_config(path)
+    assert cfg.model.args == {"dim": 16, "num_blocks": [1, 1, 1, 1], "top_k": 1}
+    assert [s.root for s in cfg.data.test] == ["c"]  # a list is replaced, never merged element-wise
+    assert cfg.data.repeats == {"derain": 120, "dehaze": 2}
+
+
+# --- overrides -----------------------------------------------------------------------------------------------------
+def test_overrides_are_parsed_as_yaml():
+    cfg = load_config(CONFIGS / "cpl-three-task.yaml", [
+        "train.iterations=5", "loss.cpr.alpha=3.0e-3", "model.args.dim=16", "model.args.num_blocks=[1,1,1,1]",
+        "data.train.root=/datasets/promptir", "data.train.options.level=ood", "data.repeats.derain=60",
+        "train.optim.betas=[0.9, 0.99]", "loss.cpr.enabled=false"])
+    assert cfg.train.iterations == 5
+    assert cfg.loss.cpr.alpha == 0.003 and isinstance(cfg.loss.cpr.alpha, float)
+    assert cfg.model.args["dim"] == 16 and cfg.model.args["num_blocks"] == [1, 1, 1, 1]
+    assert cfg.model.args["heads"] == [1, 2, 4, 8]  # untouched siblings survive
+    assert cfg.data.train.root == "/datasets/promptir" and cfg.data.train.options == {"level": "ood"}
+    assert cfg.data.repeats["derain"] == 60 and cfg.data.repeats["dehaze"] == 1
+    assert cfg.train.optim.betas == [0.9, 0.99] and cfg.loss.cpr.enabled is False
+
+
+@pytest.mark.parametrize("text", ["3e-3", "3E-3", "+3e-3"])
+def test_exponent_without_a_dot_is_a_float(text):
+    assert load_config(CONFIGS / "cpl-three-task.yaml", [f"loss.cpr.alpha={text}"]).loss.cpr.alpha == 0.003
+
+
+def test_override_indexes_into_a_list_of_test_sets():
+    cfg = load_config(CONFIGS / "cpl-three-task.yaml", ["data.test.0.root=/d/bench"])
+    assert cfg.data.test[0].root == "/d/bench"
+    with pytest.raises(ConfigError, match="not an index"):
+        load_config(CONFIGS / "cpl-three-task.yaml", ["data.test.9.root=/d/bench"])
+
+
+@pytest.mark.parametrize("base", [5, [None]])
+def test_malformed_base_is_a_config_error(tmp_path, base):
+    path = write(tmp_path / "c.yaml", {"_base_": base})
+    with pytest.raises(ConfigError, match="_base_ must be"):
+        load_config(path)
+
+
+def test_cpr_needs_prompts_outside_the_top_k():
+    with pytest.raises(ConfigError, match="top_k < model.args.num_prompts"):
+        load_config(CONFIGS / "cpl-three-task.yaml", ["model.args.top_k=5"])
+
+
+def test_a_list_of_test_sets_can_be_replaced_by_an_override():
+    cfg = load_config(CONFIGS / "cpl-three-task.yaml",
+                      ["data.test=[{benchmark: promptir_three_task, root: /d/promptir, split: test}]"])
+    assert [(s.benchmark, s.root) for s in cfg.data.test] == [("promptir_three_task", "/d/promptir")]
+
+
+def test_overrides_do_not_leak_into_the_file(tmp_path):
+    path = write(tmp_path / "c.yaml", {"train": {"iterations": 10}})
+    assert load_config(path, ["train.iterations=3"]).train.iterations == 3
+    assert load_config(path).train.iterations == 10
+
+
+# --- errors --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("override, words", [
+    ("train.iterations=abc", ["train.iterations", "whole number"]),
+    ("train.iterations=2.5", ["train.iterations", "whole number"]),
+    ("loss.cpr.alpha=[1]", ["loss.cpr.alpha", "number"]),
+    ("loss.cpr.enabled=yes please", ["loss.cpr.enabled", "true or false"]),
+    ("model.args=5", ["model.args", "mapping"]),
+    ("train.iteration=5", ["train.iteration", "did you mean 'iterations'"]),
+    ("loss.cpr.alfa=0.1", ["loss.cpr.alfa", "did you mean 'alpha'"]),
+    ("eval.protocol=psnr_y", ["eval.protocol", "promptir", "basicsr_y", "psnr_y"]),
+    ("loss.cpr.form=mine", ["loss.cpr.form", "paper"]),
+    ("train.amp=fp8", ["train.amp", "bf16"]),
+    ("train.optim.lr=-1", ["train.optim.lr", "positive"]),
+    ("data.crop_size=100", ["data.crop_size", "multiple of 8"]),
+    ("train.iterations.max=3", ["iterations", "not a section"]),
+    ("model.name=promptir", ["loss.cpr", "cplir", "promptir"]),  # CPR needs sparse prompts
+])
+def test_bad_values_name_the_key(override, words):
+    message = config_error(CONFIGS / "embedded-three-task-cpl.yaml", [override])
+    for word in words:
+        assert word in message, message
+
+
+@pytest.mark.parametrize("override", ["train.iterations", "=5", " =5", "train.iterations=[1,"])
+def test_malformed_overrides(override):
+    assert override.strip() in config_error(CONFIGS / "embedded-three-task-cpl.yaml", [override])
+
+
+def test_unknown_top_level_key_in_a_file(tmp_path):
+    path = write(tmp_path / "c.yaml", {"trian": {"iterations": 5}})
+    message = config_error(path)
+    assert "unknown config key trian" in message and "did you mean 'train'" in message
+
+
+def test_base_cycle(tmp_path):
+    write(tmp_path / "a.yaml", {"_base_": "b.yaml"})
+    write(tmp_path / "b.yaml", {"_base_": ["c.yaml"]})
+    write(tmp_path / "c.yaml", {"_base_": "a.yaml"})
+    message = config_error(tmp_path / "a.yaml")
+    assert "cycle" in message and all(f"{n}.yaml" in message for n in "abc")
+
+
+def test_missing_base_file(tmp_path):
+    path = write(tmp_path / "c.yaml", {"_base_": "nowhere/base.yaml"})
+    message = config_error(path)
+    assert "base.yaml" in message and "does not exist" in message
+
+
+def test_invalid_yaml_and_non_mapping_files(tmp_path):
+    assert "not valid YAML" in config_error(write(tmp_path / "bad.yaml", "train: [1,\n"))
+    assert "mapping" in config_error(write(tmp_path / "list.yaml", "- 1\n- 2\n"))
+
+
+# --- round trip ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("stem", ["cpl-three-task", "mclir-cpl-three-task", "embedded-seven-task-cpl", "cpl-allweather"])
+def test_dump_then_load_is_the_same_config(tmp_path, stem):
+    cfg = load_config(CONFIGS / f"{stem}.yaml", ["model.args.dim=16"])
+    dump_config(cfg, tmp_path / "run" / "config.yaml")
+    again = load_config(tmp_path / "run" / "config.yaml")
+    assert again == cfg and to_dict(again) == to_dict(cfg)
