@@ -1,4 +1,4 @@
-"""Engine pieces: LR schedule, sampler, atomic checkpoints, EMA, batched prompt negatives."""
+"""Engine pieces: LR schedule, resumable sampling, atomic checkpoints, EMA, batched prompt negatives."""
 
 import math
 
@@ -9,7 +9,6 @@ from cplir.engine.checkpoint import (FORMAT, atomic_save, checkpoint_name, list_
                                      load_training_checkpoint, prune_checkpoints, resolve_resume)
 from cplir.engine.ema import ModelEMA
 from cplir.engine.prompt_negatives import draw_negative_choices, prompt_negatives_batched, prompt_negatives_naive
-from cplir.engine.sampler import ResumableSampler
 from cplir.engine.schedule import warmup_cosine_lr
 from cplir.errors import CheckpointError
 from cplir.models import build_model
@@ -27,17 +26,19 @@ def test_warmup_then_cosine_closed_form():
     assert warmup_cosine_lr(50, 1.0, 0, 100, 0.1) == pytest.approx(0.55)
 
 
-def test_sampler_shards_cover_once_and_resume_is_the_tail():
-    full = [list(ResumableSampler(23, seed=3, rank=r, world_size=2)) for r in range(2)]
-    assert len(full[0]) == len(full[1]) == 11
-    assert not set(full[0]) & set(full[1])
-    s = ResumableSampler(23, seed=3, rank=1, world_size=2)
-    s.set_epoch(0, start=4)
-    assert list(s) == full[1][4:] and len(s) == 7
-    s.set_epoch(1)
-    assert list(s) != full[1]  # a new order every epoch ...
-    s.set_epoch(1)
-    assert list(s) == list(s)  # ... that is a pure function of (seed, epoch)
+
+
+def test_epoch_sampler_resume_is_the_tail_of_the_epoch():
+    from cplir.data.datasets import EpochSampler
+
+    data = list(range(23))
+    full = [list(EpochSampler(data, seed=3, rank=r, world_size=2, epoch=1)) for r in range(2)]
+    assert len(full[0]) == len(full[1]) == 11 and not {i for _, i in full[0]} & {i for _, i in full[1]}
+    sampler = EpochSampler(data, seed=3, rank=1, world_size=2)
+    sampler.set_epoch(1, start=4)
+    assert list(sampler) == full[1][4:] and len(sampler) == 7
+    sampler.set_epoch(2)
+    assert len(sampler) == 11 and [i for _, i in sampler] != [i for _, i in full[1]]
 
 
 def test_atomic_save_survives_a_kill(tmp_path, monkeypatch):

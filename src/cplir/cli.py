@@ -44,10 +44,64 @@ def cmd_models(args) -> int:
     return 0
 
 
+def _load_config(args):
+    from cplir.config import load_config
+
+    return load_config(args.config, args.set)
+
+
+def cmd_train(args) -> int:
+    from cplir.engine.checkpoint import resolve_resume
+    from cplir.engine.distributed import cleanup_distributed, init_distributed
+    from cplir.engine.trainer import run_training
+
+    cfg = _load_config(args)
+    dist = init_distributed(args.device)
+    try:
+        resume = resolve_resume(args.resume, cfg.run_dir) if args.resume else None
+        results = run_training(cfg, dist, resume=resume, progress=not args.no_progress)
+        if dist.is_main:
+            print(f"run folder: {cfg.run_dir}")
+            if results:
+                print(f"final validation ({cfg.eval.protocol}): PSNR {results['psnr']:.2f} dB, "
+                      f"SSIM {results['ssim']:.4f}")
+    finally:
+        cleanup_distributed()
+    return 0
+
+
+def cmd_test(args) -> int:
+    from cplir.engine.testing import run_test
+
+    run_test(_load_config(args), args.checkpoint, out_dir=args.out, save_images=args.save_images,
+             weights=args.weights, device=args.device)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from cplir.engine.checkpoint import export_weights
+
+    print(f"wrote {export_weights(args.checkpoint, args.out, args.weights)}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from cplir.demo import run_demo
 
     return run_demo(args.out)
+
+
+def cmd_data_check(args) -> int:
+    from cplir.data.check import check_dataset
+
+    return 0 if check_dataset(args.target, args.split).ok else 1
+
+
+def cmd_data_preview(args) -> int:
+    from cplir.data.check import preview
+
+    print(f"wrote {preview(args.target, args.out, args.per_task, args.split)}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,9 +115,52 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model keyword argument for --count, e.g. --arg dim=16 (repeatable)")
     p.set_defaults(func=cmd_models)
 
+    def config_args(p):
+        p.add_argument("--config", required=True, help="YAML config (see configs/)")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set train.iterations=100 (repeatable)")
+        p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+    p = sub.add_parser("train", help="train a model from a config (run under torchrun for several GPUs)")
+    config_args(p)
+    p.add_argument("--resume", metavar="CHECKPOINT|auto",
+                   help="continue from a training checkpoint, or 'auto' for the newest in the run folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to metrics.jsonl)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("test", help="evaluate a checkpoint on the config's test sets (paper-style table)")
+    config_args(p)
+    p.add_argument("--checkpoint", required=True, help="training checkpoint or weights file")
+    p.add_argument("--weights", choices=("ema", "model"), default="ema",
+                   help="which weights of a training checkpoint to evaluate (default: ema)")
+    p.add_argument("--out", help="folder for results.json / results.csv (default: <run folder>/test)")
+    p.add_argument("--save-images", action="store_true", help="also write the restored images")
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("export", help="export the weights of a training checkpoint (.pth or .safetensors)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, help="output file; .safetensors or .pth")
+    p.add_argument("--weights", choices=("ema", "model"), default="ema")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("demo", help="run the demo on the embedded data")
     p.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
     p.set_defaults(func=cmd_demo)
+
+    data = sub.add_parser("data", help="check a data set or preview its samples").add_subparsers(
+        dest="data_command", required=True)
+    target_help = "YAML config (its data.train and data.test sources) or the root folder of a data set"
+    p = data.add_parser("check", help="validate the layout, print counts per task and split; exit 1 when the data "
+                                      "cannot be used for training")
+    p.add_argument("target", metavar="CONFIG_OR_ROOT", help=target_help)
+    p.add_argument("--split", choices=("train", "test"), help="check this split only (default: both)")
+    p.set_defaults(func=cmd_data_check)
+    p = data.add_parser("preview", help="write a PNG grid of degraded/clean samples per task")
+    p.add_argument("target", metavar="CONFIG_OR_ROOT", help=target_help)
+    p.add_argument("--out", required=True, help="output PNG file")
+    p.add_argument("--per-task", type=int, default=3, help="samples per task (default: 3)")
+    p.add_argument("--split", choices=("train", "test"), default="train", help="split to show (default: train)")
+    p.set_defaults(func=cmd_data_preview)
     return parser
 
 

@@ -79,3 +79,24 @@ def load_training_checkpoint(path: Union[str, Path]) -> dict:
         raise CheckpointError(f"{path} is not a cplir training checkpoint (to start from pretrained weights, use "
                               "model weights import instead of --resume)")
     return state
+
+
+def export_weights(checkpoint: Union[str, Path], out: Union[str, Path], which: str = "ema") -> Path:
+    """Write the model weights of a training checkpoint as a plain state dict (``.pth``) or ``.safetensors``.
+
+    ``which``: ``"ema"`` (falls back to the raw weights when the run had no EMA) or ``"model"``.
+    """
+    state = load_training_checkpoint(checkpoint)
+    weights = state["ema"] if which == "ema" and state.get("ema") is not None else state["model"]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".safetensors":
+        try:
+            from safetensors.torch import save_file
+        except ImportError as err:
+            raise CheckpointError("writing .safetensors needs the safetensors package: pip install safetensors, "
+                                  "or export to a .pth file") from err
+        save_file({k: v.contiguous() for k, v in weights.items()}, str(out))
+    else:
+        atomic_save(dict(weights), out)
+    return out

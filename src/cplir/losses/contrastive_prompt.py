@@ -95,16 +95,19 @@ class ContrastivePromptLoss(nn.Module):
         m, batch = negatives.shape[0], restored.shape[0]
         if m == 0:
             raise InputSizeError("CPR needs at least one negative (m >= 1)")
-        # One VGG pass over [I+, y, I-_1 ... I-_m].
-        anchors = [restored, target] if self.positive else [restored]
-        features = self.vgg(torch.cat(anchors + [negatives.detach().flatten(0, 1)]))
-        plus = {name: f[:batch] for name, f in features.items()}
-        minus = {name: f[len(anchors) * batch :].unflatten(0, (m, batch)) for name, f in features.items()}
+        # VGG with gradient on I+ only; y and the negatives are constants, so one no-grad pass serves them all
+        # (a joint pass would run the VGG backward over 2 + m times the batch).
+        plus = self.vgg(restored)
+        with torch.no_grad():
+            constants = torch.cat(([target] if self.positive else []) + [negatives.detach().flatten(0, 1)])
+            features = self.vgg(constants)
+        offset = batch if self.positive else 0
+        minus = {name: f[offset:].unflatten(0, (m, batch)) for name, f in features.items()}
 
         per_negative = self._distance(minus, plus)  # (m,): Σ_l w_l·D(φ_l(I-_j), φ_l(I+)), Eq. 6
         neg = per_negative.mean() if self.negative_reduction == "mean" else per_negative.sum()
         if self.positive:
-            pos = self._distance(plus, {name: f[batch : 2 * batch] for name, f in features.items()})  # Eq. 5
+            pos = self._distance(plus, {name: f[:batch] for name, f in features.items()})  # Eq. 5
         else:
             pos = neg.new_zeros(())
         return {"pos": pos, "neg": neg, "cpr": self.alpha * (pos - neg)}  # Eq. 8

@@ -50,9 +50,10 @@ class ModelContrastiveLoss(nn.Module):
                 f"{[tuple(n.shape) for n in negatives]}"
             )
         k, batch = len(negatives), restored.shape[0]
-        # One VGG pass over [I_rec, neg_1(x) ... neg_K(x)].
-        features = self.vgg(torch.cat([restored] + [n.detach() for n in negatives]))
-        rec = {name: f[:batch] for name, f in features.items()}
-        others = {name: f[batch:].unflatten(0, (k, batch)) for name, f in features.items()}
+        # Gradient flows through the restored image only; the K negatives share one no-grad VGG pass.
+        rec = self.vgg(restored)
+        with torch.no_grad():
+            others = {name: f.unflatten(0, (k, batch))
+                      for name, f in self.vgg(torch.cat([n.detach() for n in negatives])).items()}
         neg = weighted_feature_distance(others, rec, self.layer_weights, distance="l1").mean()
         return {"neg": neg, "spn": -self.lam * neg}

@@ -26,7 +26,8 @@ CONTAINER_KEYS = ("params_ema", "params", "ema", "model", "state_dict")
 PREFIXES = ("net.", "module.", "_orig_mod.")
 
 
-def _load_file(path: Path):
+def load_checkpoint_file(path: Path):
+    """Read a checkpoint file safely (``weights_only``); clear errors for missing, corrupt or unsafe files."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist (or is not a file); check the path")
     if path.suffix == ".safetensors":
@@ -56,7 +57,7 @@ def read_state_dict(source: Union[str, os.PathLike, Mapping]) -> Dict[str, torch
     Unwraps the known containers, strips ``net.`` / ``module.`` / ``_orig_mod.`` prefixes and drops PromptIR's
     unused layers.
     """
-    obj = _load_file(Path(source)) if isinstance(source, (str, os.PathLike)) else source
+    obj = load_checkpoint_file(Path(source)) if isinstance(source, (str, os.PathLike)) else source
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"checkpoint holds a {type(obj).__name__}, not a dictionary of weights")
     for key in CONTAINER_KEYS:

@@ -1,0 +1,79 @@
+"""Training-step time of PromptIR, PromptIR+SPM and PromptIR+CPL (m=4) at one tiny config and batch, with the
+naive (m full forward passes) and batched (one decoder pass) negatives side by side.
+
+Goals (issue 4): a CPL step at most 2.0x a PromptIR step; batched negatives at most 0.85x the naive ones.
+The CPR perceptual network is a random-weight VGG19 (same cost as the ImageNet one).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import interleaved_medians  # noqa: E402
+
+from cplir.engine.prompt_negatives import (draw_negative_choices, prompt_negatives_batched,  # noqa: E402
+                                           prompt_negatives_naive)
+from cplir.losses import ContrastivePromptLoss, l1_loss  # noqa: E402
+from cplir.models import build_model  # noqa: E402
+
+TINY = dict(dim=16, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1, prompt_sizes=(16, 8, 4))
+
+
+def make_step(name, cpr=None, batched=True, m=4):
+    torch.manual_seed(0)
+    net = build_model(name, **TINY)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+
+    def step(lq, gt):
+        restored, feats = net(lq, return_features=True)
+        loss = l1_loss(restored, gt)
+        if cpr is not None:
+            draws = draw_negative_choices(m, lq.shape[0], gen)
+            negatives = (prompt_negatives_batched(net, feats, lq, draws) if batched
+                         else prompt_negatives_naive(net, lq, draws))
+            loss = loss + cpr(restored, gt, negatives)["cpr"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    lq, gt = torch.rand(args.batch, 3, args.size, args.size), torch.rand(args.batch, 3, args.size, args.size)
+    cpr = ContrastivePromptLoss(vgg="random")
+    steps = {
+        "promptir": make_step("promptir"),
+        "promptir+spm": make_step("cplir"),
+        "cpl_batched": make_step("cplir", cpr, batched=True),
+        "cpl_naive": make_step("cplir", cpr, batched=False),
+    }
+    times = interleaved_medians({k: (lambda s=s: s(lq, gt)) for k, s in steps.items()}, repeats=args.repeats)
+
+    # the negatives alone, both paths, same draws
+    net = build_model("cplir", **TINY)
+    _, feats = net(lq, return_features=True)
+    draws = draw_negative_choices(4, args.batch, torch.Generator().manual_seed(0))
+    neg = interleaved_medians({"batched": lambda: prompt_negatives_batched(net, feats, lq, draws),
+                               "naive": lambda: prompt_negatives_naive(net, lq, draws)}, repeats=args.repeats)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; tiny config {TINY}; "
+          f"batch {args.batch} x 3 x {args.size} x {args.size}; CPR m=4, VGG19 relu1_1..relu5_1")
+    for k, v in times.items():
+        print(f"  step {k:14s} {v * 1e3:8.1f} ms   ({v / times['promptir']:.2f}x promptir)")
+    print(f"  negatives only: batched {neg['batched'] * 1e3:.1f} ms, naive {neg['naive'] * 1e3:.1f} ms, "
+          f"ratio {neg['batched'] / neg['naive']:.2f} (goal <= 0.85)")
+    print(f"  CPL step (batched) / PromptIR step = {times['cpl_batched'] / times['promptir']:.2f} (goal <= 2.0)")
+    print(f"  CPL step batched / naive = {times['cpl_batched'] / times['cpl_naive']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

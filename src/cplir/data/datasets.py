@@ -1,0 +1,319 @@
+"""Torch data sets over benchmark records, and loaders with deterministic shuffling and sharding.
+
+* :class:`PairedDataset` (evaluation): whole image pairs; synthetic degradations seeded by each record's key.
+* :class:`TrainingMix` (training): PromptIR's task mix (per-task replication), paired random crops, the 8
+  flips/rotations, per-sample task labels.
+* :func:`build_train_loader`, :func:`build_eval_loader`.
+
+Reproducibility. A training sample is a pure function of ``(seed, epoch, index)``: its crop, flip/rotation and
+synthetic degradation all come from ``np.random.default_rng([seed, epoch, index])``; the shuffled order is a pure
+function of ``(seed, epoch)`` (``DistributedSampler``'s recipe, also for one process). So the batches do not
+depend on the number of workers, and a run resumed at epoch ``e`` sees what an uninterrupted run saw. The training
+sampler yields ``(epoch, index)`` pairs: persistent workers hold their own copy of the data set and would not see
+a ``set_epoch`` made in the main process, so the epoch travels with each index. Call ``loader.sampler.set_epoch(e)``
+before each epoch, as with ``DistributedSampler``.
+"""
+
+import itertools
+import random
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from cplir.data.degradations import degrade, rng_for
+from cplir.data.image_io import read_image, read_image_uint8, to_tensor
+from cplir.data.records import PairRecord, TaskRecords
+from cplir.errors import DataError
+
+# Per-epoch replication of each task's records (PromptIR's and AdaIR's training code).
+PROMPTIR_REPEATS = {"denoise_15": 3, "denoise_25": 3, "denoise_50": 3, "derain": 120, "dehaze": 1}
+ADAIR_REPEATS = {**PROMPTIR_REPEATS, "deblur": 5, "enhance": 20}
+_DEFAULT_REPEATS = {"promptir_three_task": PROMPTIR_REPEATS, "adair_five_task": ADAIR_REPEATS}
+
+
+def default_repeats(benchmark: str, task_records: TaskRecords) -> Dict[str, int]:
+    """The published replication factors of ``benchmark`` for the tasks present (1 for other benchmarks)."""
+    table = _DEFAULT_REPEATS.get(benchmark, {})
+    return {task: table.get(task, 1) for task in task_records}
+
+Sample = Dict[str, Union[torch.Tensor, str, int]]
+Records = Union[TaskRecords, Sequence[PairRecord]]
+
+
+def dihedral(img: np.ndarray, k: int) -> np.ndarray:
+    """Element ``k`` in 0..7 of the dihedral group on an (H, W, C) image: rotate by 90°·(k mod 4)
+    counter-clockwise, then flip left-right when k >= 4. Returns a view."""
+    img = np.rot90(img, k % 4, axes=(0, 1))
+    return img[:, ::-1] if k >= 4 else img
+
+
+def _flatten(records: Records) -> Tuple[List[str], List[PairRecord]]:
+    """(task labels in order of first appearance, records in order) of TaskRecords or a flat record list."""
+    items = [r for rs in records.values() for r in rs] if isinstance(records, Mapping) else list(records)
+    tasks = list(records) if isinstance(records, Mapping) else list(dict.fromkeys(r.task for r in items))
+    return tasks, items
+
+
+def _read_pair(record: PairRecord) -> Tuple[np.ndarray, np.ndarray]:
+    """Degraded and clean images of a file pair, (H, W, 3) float32 in [0, 1] each."""
+    lq, gt = read_image(record.degraded), read_image(record.clean)
+    if lq.shape != gt.shape:
+        raise DataError(f"degraded image {record.degraded} ({lq.shape[1]}x{lq.shape[0]}) and its clean image "
+                        f"{record.clean} ({gt.shape[1]}x{gt.shape[0]}) differ in size; a pair must match")
+    return lq, gt
+
+
+def _read_clean(record: PairRecord) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """Clean image of a synthesised record, uint8 (H, W, 3), and its depth map (H, W) in [0, 1] or None."""
+    clean = read_image_uint8(record.clean)
+    if record.depth is None:
+        return clean, None
+    depth = read_image(record.depth)[..., 0]
+    if depth.shape != clean.shape[:2]:
+        raise DataError(f"depth map {record.depth} ({depth.shape[1]}x{depth.shape[0]}) does not match the size of "
+                        f"{record.clean} ({clean.shape[1]}x{clean.shape[0]})")
+    return clean, depth
+
+
+def _synthesise(record: PairRecord, clean: np.ndarray, depth: Optional[np.ndarray],
+                rng: np.random.Generator) -> np.ndarray:
+    """The record's degradation of ``clean`` (uint8 (H, W, 3)) with its fixed params; uint8 (H, W, 3)."""
+    extra = {} if depth is None else {"depth": depth}
+    return degrade(clean, record.synth, rng, **record.params, **extra)
+
+
+def _sample(lq: np.ndarray, gt: np.ndarray, record: PairRecord, task_id: int) -> Sample:
+    return {"lq": to_tensor(lq)[0], "gt": to_tensor(gt)[0], "task": record.task, "task_id": task_id,
+            "key": record.key}
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise DataError(f"bad value {value!r} for {name}: give an integer >= {low}")
+    return int(value)
+
+
+class PairedDataset(Dataset):
+    """Evaluation set: whole (degraded, clean) pairs in record order.
+
+    A synthesised degradation draws from ``rng_for(seed, record.key, record.task)``, so every sample is the same
+    whatever order the files were listed in and whichever rank or worker loads it. Nothing is padded (the caller
+    pads to the model's multiple) and sizes differ between images: load with batch size 1.
+
+    Args:
+        records: TaskRecords or a list of records.
+        seed: base seed of the synthetic degradations.
+        crop: side of a centre crop taken after synthesis, for quick validation (None = whole images; images
+            smaller than ``crop`` keep their size along that axis).
+
+    Item: ``{"lq": (3, H, W) float32 in [0, 1], "gt": (3, H, W), "task": str, "task_id": int, "key": str}``, with
+    ``task_id`` the index of the task in :attr:`tasks`.
+    """
+
+    def __init__(self, records: Records, seed: int = 0, crop: Optional[int] = None):
+        self.tasks, self.records = _flatten(records)
+        self._task_ids = [self.tasks.index(r.task) for r in self.records]
+        self.seed = _check_int("seed", seed, 0)
+        self.crop = None if crop is None else _check_int("crop", crop, 1)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Sample:
+        record = self.records[index]
+        if record.synth is None:
+            lq, gt = _read_pair(record)
+        else:
+            gt, depth = _read_clean(record)
+            lq = _synthesise(record, gt, depth, rng_for(self.seed, record.key, record.task))
+        if self.crop is not None:
+            h, w = gt.shape[:2]
+            top, left = max(0, (h - self.crop) // 2), max(0, (w - self.crop) // 2)
+            window = (slice(top, top + self.crop), slice(left, left + self.crop))
+            lq, gt = lq[window], gt[window]
+        return _sample(lq, gt, record, self._task_ids[index])
+
+
+class TrainingMix(Dataset):
+    """PromptIR's training mix: every task's records replicated ``repeats[task]`` times in one list.
+
+    Sample ``index`` of epoch ``e`` is a ``crop_size`` square cut at the same place from the degraded and clean
+    images, then (``augment``) one of the 8 flips/rotations applied to both; a synthesised degradation is applied
+    to the clean crop (as PromptIR adds noise to the patch), so its cost does not grow with the image. All of it
+    draws from ``np.random.default_rng([seed, e, index])``. An image smaller than the crop raises DataError naming
+    it: padding would teach the network the padding's artefacts.
+
+    Args:
+        task_records: records per task; every task needs at least one record.
+        repeats: replication factor per task (e.g. :data:`PROMPTIR_REPEATS`); tasks absent from it get 1.
+        crop_size: side of the square training crop.
+        augment: apply a random element of the dihedral group (flips and 90° rotations).
+        seed: base seed of all per-sample randomness.
+
+    Attributes:
+        tasks: task labels; ``task_id`` indexes this list.
+        samples_per_task: samples of each task in one epoch (records × repeats).
+
+    Item: ``{"lq": (3, crop, crop) float32 in [0, 1], "gt": same, "task": str, "task_id": int, "key": str}``; the
+    index may be an int (epoch from :meth:`set_epoch`) or an ``(epoch, index)`` pair (from :class:`EpochSampler`).
+    """
+
+    def __init__(self, task_records: TaskRecords, repeats: Mapping[str, int], crop_size: int = 128,
+                 augment: bool = True, seed: int = 0):
+        empty = [task for task, records in task_records.items() if not records]
+        if not task_records or empty:
+            raise DataError(f"the training mix needs records for every task; none for {empty or 'any task'}")
+        unknown = sorted(set(repeats) - set(task_records))
+        if unknown:
+            raise DataError(f"repeats names unknown task(s) {unknown}; the tasks are {list(task_records)}")
+        self.tasks, self.records = _flatten(task_records)
+        self.repeats = {task: _check_int(f"repeats[{task!r}]", repeats.get(task, 1), 1) for task in self.tasks}
+        self.crop_size = _check_int("crop_size", crop_size, 1)
+        self.augment = bool(augment)
+        self.seed = _check_int("seed", seed, 0)
+        self.epoch = 0
+        self.samples_per_task = {task: len(task_records[task]) * self.repeats[task] for task in self.tasks}
+        self._task_ids = [self.tasks.index(r.task) for r in self.records]
+        # Index of the record behind each sample, as a compact array (cheap to copy into workers).
+        parts, start = [], 0
+        for task in self.tasks:
+            count = len(task_records[task])
+            parts.append(np.tile(np.arange(start, start + count), self.repeats[task]))
+            start += count
+        self._record_of = np.concatenate(parts)
+
+    def record(self, index: int) -> PairRecord:
+        """The record behind sample ``index``."""
+        return self.records[self._record_of[index]]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch used when the data set is indexed with a plain int."""
+        self.epoch = _check_int("epoch", epoch, 0)
+
+    def __len__(self) -> int:
+        return len(self._record_of)
+
+    def __getitem__(self, item: Union[int, Tuple[int, int]]) -> Sample:
+        epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
+        if not 0 <= index < len(self):
+            raise IndexError(f"sample {index} out of range for a mix of {len(self)} samples")
+        rng = np.random.default_rng([self.seed, epoch, index])
+        record = self.record(index)
+        if record.synth is None:
+            lq, gt = _read_pair(record)
+            window = self._random_window(gt.shape, record, rng)
+            lq, gt = lq[window], gt[window]
+        else:
+            clean, depth = _read_clean(record)
+            window = self._random_window(clean.shape, record, rng)
+            gt = clean[window]
+            lq = _synthesise(record, gt, None if depth is None else depth[window], rng)
+        if self.augment:
+            k = int(rng.integers(8))
+            lq, gt = dihedral(lq, k), dihedral(gt, k)
+        return _sample(lq, gt, record, self._task_ids[self._record_of[index]])
+
+    def _random_window(self, shape: Tuple[int, ...], record: PairRecord,
+                       rng: np.random.Generator) -> Tuple[slice, slice]:
+        size = self.crop_size
+        h, w = shape[:2]
+        if h < size or w < size:
+            raise DataError(f"image {record.clean} ({w}x{h}) is smaller than the training crop {size}x{size}; "
+                            "lower crop_size or remove the image")
+        top, left = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
+        return slice(top, top + size), slice(left, left + size)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Samplers and loaders
+# ----------------------------------------------------------------------------------------------------------------
+def _check_rank(rank: int, world_size: int) -> None:
+    _check_int("world_size", world_size, 1)
+    if _check_int("rank", rank, 0) >= world_size:
+        raise DataError(f"rank {rank} must be smaller than world_size {world_size}")
+
+
+class EpochSampler(Sampler):
+    """Training order: a permutation per ``(seed, epoch)``, sharded across ranks; yields ``(epoch, index)``.
+
+    Shuffling and sharding are ``DistributedSampler(shuffle=True, drop_last=True)``'s, so every rank gets the same
+    number of samples and one process gets the same order as ``world_size=1`` of that recipe.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int = 0, rank: int = 0, world_size: int = 1, epoch: int = 0):
+        _check_rank(rank, world_size)
+        self.base = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True,
+                                       seed=_check_int("seed", seed, 0), drop_last=True)
+        self.set_epoch(epoch)
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Iterate epoch ``epoch`` from this rank's ``start``-th sample on (a resumed run skips what it has seen)."""
+        self.epoch = _check_int("epoch", epoch, 0)
+        self.start = _check_int("start", start, 0)
+        self.base.set_epoch(self.epoch)
+
+    def __iter__(self) -> Iterator[Tuple[int, int]]:
+        epoch = self.epoch
+        return ((epoch, int(index)) for index in itertools.islice(self.base, self.start, None))
+
+    def __len__(self) -> int:
+        return len(self.base) - self.start
+
+
+class ShardSampler(Sampler):
+    """Evaluation order: indices ``rank, rank + world_size, ...``; every index on exactly one rank, none repeated
+    (ranks may get one sample more than others)."""
+
+    def __init__(self, length: int, rank: int = 0, world_size: int = 1):
+        _check_rank(rank, world_size)
+        self.indices = range(rank, length, world_size)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Seed a worker's global generators from its torch seed (the loader's seeded base seed + worker id).
+
+    Samples draw from their own generators; this makes third-party code that uses ``random`` or ``np.random``
+    reproducible too.
+    """
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _loader(dataset: Dataset, sampler: Sampler, batch_size: int, num_workers: int, seed: int,
+            drop_last: bool) -> DataLoader:
+    num_workers = _check_int("num_workers", num_workers, 0)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      worker_init_fn=_seed_worker, generator=torch.Generator().manual_seed(seed),
+                      persistent_workers=num_workers > 0, drop_last=drop_last, pin_memory=torch.cuda.is_available())
+
+
+def build_train_loader(dataset: Dataset, batch_size: int, num_workers: int = 0, seed: int = 0, rank: int = 0,
+                       world_size: int = 1, epoch: int = 0) -> DataLoader:
+    """Shuffled training batches of ``batch_size`` (per rank), incomplete last batch dropped.
+
+    Call ``loader.sampler.set_epoch(e)`` before each epoch. Batch: ``{"lq": (B, 3, crop, crop), "gt": same,
+    "task": list of B str, "task_id": (B,) int64, "key": list of B str}``.
+    """
+    sampler = EpochSampler(dataset, seed, rank, world_size, epoch)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    if len(sampler) < batch_size:
+        raise DataError(f"the training set gives {len(sampler)} sample(s) per rank, fewer than one batch of "
+                        f"{batch_size}; add data, raise the repeats or lower the batch size")
+    return _loader(dataset, sampler, batch_size, num_workers, seed, drop_last=True)
+
+
+def build_eval_loader(dataset: Dataset, num_workers: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
+    """Evaluation batches of one image each (sizes differ), this rank's shard (:class:`ShardSampler`) in order.
+
+    Batch: ``{"lq": (1, 3, H, W), "gt": (1, 3, H, W), "task": [str], "task_id": (1,) int64, "key": [str]}``.
+    """
+    return _loader(dataset, ShardSampler(len(dataset), rank, world_size), 1, num_workers, 0, drop_last=False)

@@ -1,0 +1,267 @@
+"""The embedded data set (benchmark ``embedded``): photographs that ship inside installed packages, degraded
+synthetically, so the demo and the tests need no download.
+
+Use ``root: embedded`` in a config (there is no folder to point at)::
+
+    data:
+      train: {benchmark: embedded, root: embedded, split: train, options: {variant: three_task}}
+      test:  [{benchmark: embedded, root: embedded, split: test, options: {variant: three_task}}]
+
+Scenes and split
+----------------
+The split is fixed and by scene, so no test scene is ever seen in training; the two views of the stereo
+motorcycle are one scene and stay together:
+
+* train: scikit-image ``astronaut``, ``coffee``, ``motorcycle_left`` + ``motorcycle_right``; plus scikit-learn's
+  ``china`` and ``flower`` when scikit-learn is installed (train only, so the test set is the same everywhere);
+* test: scikit-image ``chelsea`` and ``rocket``, each centre-cropped to at most ``max_size`` (default 256) pixels
+  per side, so a tiny model evaluates in seconds.
+
+Only the files of this allow-list are read, straight from the installed packages (``skimage/data``,
+``sklearn/datasets/images``); no scikit-image data function is called, so nothing is ever downloaded. Records of
+the training split point at those files. Files derived from them (the cropped test images and the depth maps) are
+written once to the cache folder :func:`cache_dir` and rewritten when the package files are newer.
+
+Records per task: 4 in train (6 with scikit-learn) and 2 in test, except the five-task variant's test split, which
+has ``denoise_25`` only (AdaIR's five-task table reports BSD68 at σ=25). Every record is synthesised
+(``synth``/``params``) with key ``PACKAGE/FILE`` (e.g. ``skimage/chelsea.png``), which seeds its degradation.
+
+Variants (option ``variant``; option ``tasks`` picks a subset of its tasks)
+---------------------------------------------------------------------------
+* ``three_task``: ``denoise_15/25/50`` (``noise_promptir``, ``params={"sigma": σ}``), ``derain`` (``rain``),
+  ``dehaze`` (``haze``). Tasks: ``denoise``, ``derain``, ``dehaze``.
+* ``five_task``: adds ``deblur`` (Gaussian ``blur``, standing in for GoPro) and ``enhance`` (``lowlight``,
+  standing in for LOL).
+* ``seven_task``: MiOIR's seven tasks ``sr, blur, noise, jpeg, rain, haze, lowlight`` (in-distribution levels).
+* ``cdd11``: the 11 CDD-11 classes (``cdd11_<class>`` composites), tasks named by class.
+
+Depth for haze
+--------------
+The motorcycle scene ships a ground-truth disparity map (Middlebury 2014, of the left view). Its depth is
+``f·B / disparity`` (larger disparity = nearer), min-max normalised to [0, 1] with larger = farther; the unknown
+scale ``f·B`` cancels in the normalisation. Pixels of unknown disparity (occlusions) take the background side: the
+smaller of the nearest known disparities to their left and right in the row. The right view's disparity is the
+left one warped by it (left pixel ``(y, x)`` shows at ``(y, x - d)``; the nearest wins). The depth maps are stored
+as 16-bit PNG files in the cache and set as ``record.depth`` of every record whose degradation takes a depth map
+(haze and the CDD-11 classes). The other scenes have no depth: their haze uses the documented pseudo-depth of
+:func:`cplir.data.degradations.pseudo_depth` (vertical gradient and dark channel of the clean image).
+"""
+
+import importlib.util
+import inspect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image
+
+from cplir.data.benchmarks import PROMPTIR_SIGMAS, DataReport, _choose, register_benchmark
+from cplir.data.degradations import CDD11_CLASSES, DEGRADATIONS, MIOIR_TASKS
+from cplir.data.degradations.haze import normalise_depth
+from cplir.data.image_io import read_image_uint8
+from cplir.data.records import PairRecord, TaskRecords
+from cplir.errors import DataError
+
+ROOT_NAME = "embedded"
+CACHE_ENV = "CPLIR_CACHE"
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One photographed scene of the allow-list.
+
+    Attributes:
+        name: scene name.
+        split: ``"train"`` or ``"test"``; every view of the scene is in it.
+        package: the package that ships the files (``"skimage"`` or ``"sklearn"``).
+        files: its views, file names in the package's data folder; a stereo scene lists (left, right).
+        disparity: ``.npz`` file of the left view's disparity in pixels (``inf`` = unknown), or None.
+    """
+
+    name: str
+    split: str
+    package: str
+    files: Tuple[str, ...]
+    disparity: Optional[str] = None
+
+
+SCENES = (
+    Scene("astronaut", "train", "skimage", ("astronaut.png",)),
+    Scene("coffee", "train", "skimage", ("coffee.png",)),
+    Scene("motorcycle", "train", "skimage", ("motorcycle_left.png", "motorcycle_right.png"), "motorcycle_disp.npz"),
+    Scene("china", "train", "sklearn", ("china.jpg",)),
+    Scene("flower", "train", "sklearn", ("flower.jpg",)),
+    Scene("chelsea", "test", "skimage", ("chelsea.png",)),
+    Scene("rocket", "test", "skimage", ("rocket.jpg",)),
+)
+PACKAGE_DATA = {"skimage": "data", "sklearn": "datasets/images"}  # data folder inside each package
+REQUIRED_PACKAGE = "skimage"  # the others are used when installed
+
+VARIANTS = {
+    "three_task": ("denoise", "derain", "dehaze"),
+    "five_task": ("denoise", "derain", "dehaze", "deblur", "enhance"),
+    "seven_task": MIOIR_TASKS,
+    "cdd11": CDD11_CLASSES,
+}
+# Degradation of each task of the PromptIR/AdaIR-style variants (denoise gives one task per σ).
+PROMPTIR_SYNTH = {"derain": "rain", "dehaze": "haze", "deblur": "blur", "enhance": "lowlight"}
+FIVE_TASK_TEST_SIGMAS = (25,)
+
+
+def cache_dir() -> Path:
+    """Folder of the derived files: ``$CPLIR_CACHE/embedded``, else ``$XDG_CACHE_HOME/cplir/embedded`` or
+    ``~/.cache/cplir/embedded``."""
+    base = os.environ.get(CACHE_ENV) or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "cplir")
+    return Path(base).expanduser() / ROOT_NAME
+
+
+def _package_data(package: str) -> Optional[Path]:
+    """Data folder of an installed ``package``, found without importing it; None when it is not installed."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / PACKAGE_DATA[package]
+
+
+def _cached(path: Path, sources: Sequence[Path], make: Callable[[], np.ndarray]) -> Path:
+    """``path``, first written as a PNG of ``make()`` (uint8 RGB or uint16 grey) when it is missing or older
+    than one of ``sources``."""
+    if path.is_file() and path.stat().st_mtime >= max(source.stat().st_mtime for source in sources):
+        return path
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # renamed into place: no half-written file
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(make()).save(temporary, format="PNG")
+        os.replace(temporary, path)
+    except OSError as error:
+        raise DataError(f"cannot write the embedded data cache file {path} ({error}); set {CACHE_ENV} to a "
+                        "writable folder") from error
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def _centre_crop(array: np.ndarray, max_size: Optional[int]) -> np.ndarray:
+    """Centre window of at most ``max_size`` pixels per side of an (H, W) or (H, W, C) array."""
+    if max_size is None:
+        return array
+    h, w = array.shape[:2]
+    top, left = max(0, (h - max_size) // 2), max(0, (w - max_size) // 2)
+    return array[top:top + max_size, left:left + max_size]
+
+
+def _fill_unknown(disparity: np.ndarray) -> np.ndarray:
+    """(H, W) disparity with each unknown (non-finite) pixel set to the smaller of the nearest known values to its
+    left and right in the row: an occluded pixel belongs to the background."""
+    h, w = disparity.shape
+    known = np.isfinite(disparity)
+    columns = np.broadcast_to(np.arange(w), (h, w))
+    left = np.maximum.accumulate(np.where(known, columns, -1), axis=1)
+    right = np.minimum.accumulate(np.where(known, columns, w)[:, ::-1], axis=1)[:, ::-1]
+    padded = np.concatenate([disparity, np.full((h, 1), np.inf)], axis=1)  # column w (also index -1): none
+    rows = np.arange(h)[:, None]
+    return np.where(known, disparity, np.minimum(padded[rows, left], padded[rows, right]))
+
+
+def _right_view_disparity(left: np.ndarray) -> np.ndarray:
+    """(H, W) disparity of the right view from the left view's: left pixel ``(y, x)`` shows at ``(y, x - d)``;
+    where several land on one pixel the nearest (largest ``d``) wins; pixels no left pixel reaches are ``inf``."""
+    ys, xs = np.nonzero(np.isfinite(left))
+    d = left[ys, xs]
+    target = np.round(xs - d).astype(int)
+    inside = target >= 0
+    right = np.zeros_like(left)  # disparities are positive: 0 marks "not reached"
+    np.maximum.at(right, (ys[inside], target[inside]), d[inside])
+    return np.where(right > 0, right, np.inf)
+
+
+def disparity_depth(disparity_file: Path, view: int) -> np.ndarray:
+    """Depth of view 0 (left) or 1 (right) of a stereo scene, (H, W) float64 in [0, 1], larger = farther
+    (``f·B / disparity``, normalised; see the module docstring)."""
+    with np.load(disparity_file) as archive:
+        disparity = archive[archive.files[0]].astype(np.float64)
+    if view == 1:
+        disparity = _right_view_disparity(disparity)
+    return normalise_depth(1.0 / _fill_unknown(disparity), disparity.shape)
+
+
+def _view_files(scene: Scene, view: int, data: Path, crop: Optional[int]) -> Tuple[Path, Optional[Path]]:
+    """Clean image and depth map (or None) of one view: the package file, or cached crops of at most ``crop``."""
+    source = data / scene.files[view]
+    name = Path(scene.files[view]).stem + ".png"
+    folder = cache_dir() / ("full" if crop is None else f"crop{crop}")
+    clean = source if crop is None else _cached(folder / name, [source],
+                                                lambda: _centre_crop(read_image_uint8(source), crop))
+    if scene.disparity is None:
+        return clean, None
+    disparity = data / scene.disparity
+    depth = _cached(folder / f"depth_{name}", [disparity], lambda: np.round(
+        _centre_crop(disparity_depth(disparity, view), crop) * 65535).astype(np.uint16))
+    return clean, depth
+
+
+def _task_recipes(variant: str, tasks: Sequence[str], split: str) -> List[Tuple[str, str, dict]]:
+    """(task label, degradation name, fixed params) of each chosen task of ``variant``."""
+    if variant == "seven_task":
+        return [(task, task, {}) for task in tasks]
+    if variant == "cdd11":
+        return [(cls, f"cdd11_{cls}", {}) for cls in tasks]
+    sigmas = FIVE_TASK_TEST_SIGMAS if variant == "five_task" and split == "test" else PROMPTIR_SIGMAS
+    recipes = []
+    for task in tasks:
+        if task == "denoise":
+            recipes += [(f"denoise_{sigma}", "noise_promptir", {"sigma": sigma}) for sigma in sigmas]
+        else:
+            recipes.append((task, PROMPTIR_SYNTH[task], {}))
+    return recipes
+
+
+def _scene_views(split: str, max_size: Optional[int]) -> List[Tuple[str, Path, Optional[Path]]]:
+    """(key, clean file, depth file or None) of every view of the split's scenes, sorted by key."""
+    folders = {package: _package_data(package) for package in PACKAGE_DATA}
+    if folders[REQUIRED_PACKAGE] is None:
+        raise DataError("the embedded data set reads the photographs that ship with scikit-image, which is not "
+                        'installed; run pip install "cplir[data]" (or make demo)')
+    crop = max_size if split == "test" else None
+    views = []
+    for scene in (s for s in SCENES if s.split == split and folders[s.package] is not None):
+        data = folders[scene.package]
+        needed = scene.files + ((scene.disparity,) if scene.disparity else ())
+        missing = [name for name in needed if not (data / name).is_file()]
+        if missing:
+            raise DataError(f"the {scene.package} installation lacks {', '.join(missing)} in {data}; reinstall it "
+                            f'(pip install --force-reinstall "cplir[data]")')
+        views += [(f"{scene.package}/{name}", *_view_files(scene, view, data, crop))
+                  for view, name in enumerate(scene.files)]
+    return sorted(views)
+
+
+@register_benchmark(ROOT_NAME, folder=False)
+def embedded(root: Path, split: str, report: DataReport, *, variant="three_task", tasks=None,
+             max_size=256) -> TaskRecords:
+    """The embedded data set: allow-listed package photographs with synthetic degradations (module docstring).
+
+    ROOT must be ``embedded`` (there is no folder); ``report`` stays empty (nothing can be missing).
+
+    Options:
+        variant: ``three_task``, ``five_task``, ``seven_task`` or ``cdd11``.
+        tasks: subset of the variant's tasks (``denoise`` stands for all its σ); default all.
+        max_size: side of the centre crop of the test images (None = whole images).
+    """
+    if Path(root).name != ROOT_NAME:
+        raise DataError(f"the embedded data set has no folder: set root to {ROOT_NAME!r}, not {str(root)!r}")
+    if variant not in VARIANTS:
+        raise DataError(f"bad value {variant!r} for option variant: choose one of {', '.join(VARIANTS)}")
+    if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
+        raise DataError(f"bad value {max_size!r} for option max_size: give a positive integer or null")
+    recipes = _task_recipes(variant, _choose("tasks", VARIANTS[variant] if tasks is None else tasks,
+                                             VARIANTS[variant]), split)
+    views = _scene_views(split, max_size)
+    records: TaskRecords = {}
+    for task, synth, params in recipes:
+        takes_depth = "depth" in inspect.signature(DEGRADATIONS[synth]).parameters
+        records[task] = [PairRecord(task=task, clean=clean, synth=synth, params=dict(params), key=key,
+                                    depth=depth if takes_depth else None) for key, clean, depth in views]
+    return records

@@ -1,0 +1,131 @@
+"""Evaluation on test sets under a named metric protocol: used by validation during training and `cplir test`.
+
+Per-image scores are averaged per task, then tasks are averaged with equal weight, as the papers' tables do.
+Each rank scores an interleaved shard of every test set; sums are reduced across ranks.
+"""
+
+import contextlib
+import csv
+import json
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import torch
+from tqdm import tqdm
+
+from cplir.data.benchmarks import load_benchmark
+from cplir.data.datasets import PairedDataset
+from cplir.data.image_io import write_png
+from cplir.engine.distributed import DistInfo, all_reduce_sum
+from cplir.inference import run_padded
+from cplir.metrics import psnr_torch, ssim_torch
+
+FIELDS = ("psnr", "ssim", "l1")
+
+
+def build_test_sets(cfg, max_images: int = 0) -> Dict[str, PairedDataset]:
+    """The config's test sets by name; ``max_images`` > 0 keeps an evenly spread, fixed subset of each task."""
+    sets = {}
+    for source in cfg.data.test:
+        records = load_benchmark(source.benchmark, source.root, source.split, **source.options)
+        if max_images:
+            records = {task: recs[:: max(1, len(recs) // max_images)][:max_images] for task, recs in records.items()}
+        name = source.benchmark if len(cfg.data.test) == 1 else f"{source.benchmark}:{source.root}"
+        sets[name] = PairedDataset(records, seed=cfg.seed)
+    return sets
+
+
+def _gather_names(names: List[str], dist: DistInfo) -> List[str]:
+    """Task names known to any rank (a rank may hold no image of a small task)."""
+    if not dist.distributed:
+        return names
+    import torch.distributed as tdist
+
+    gathered: List[Optional[List[str]]] = [None] * dist.world_size
+    tdist.all_gather_object(gathered, names)
+    return sorted({n for part in gathered for n in part})
+
+
+@torch.no_grad()
+def evaluate(model: Callable, datasets: Dict[str, torch.utils.data.Dataset], protocol: str, crop_border: int = 0,
+             pad_multiple: int = 8, device: torch.device = torch.device("cpu"), dist: DistInfo = DistInfo(),
+             autocast=contextlib.nullcontext, progress: bool = False,
+             save_dir: Optional[Path] = None) -> Dict[str, Dict[str, float]]:
+    """Scores per task: ``{task: {"psnr", "ssim", "l1", "count"}}`` (tasks prefixed by the set name when there
+    are several sets). Restored images are written to ``save_dir/<set>/<task>/`` when given."""
+    sums: Dict[str, torch.Tensor] = {}
+    total = sum(len(range(dist.rank, len(ds), dist.world_size)) for ds in datasets.values())
+    bar = tqdm(total=total, disable=not progress, desc="evaluate", unit="img", dynamic_ncols=True)
+    for set_name, dataset in datasets.items():
+        for index in range(dist.rank, len(dataset), dist.world_size):
+            sample = dataset[index]
+            lq, gt = sample["lq"][None].to(device), sample["gt"][None].to(device)
+            with autocast():
+                out = run_padded(model, lq, pad_multiple)
+            out = out.float().clamp(0, 1)
+            key = sample["task"] if len(datasets) == 1 else f"{set_name}/{sample['task']}"
+            row = torch.stack([psnr_torch(out, gt, protocol, crop_border)[0].double(),
+                               ssim_torch(out, gt, protocol, crop_border)[0].double(),
+                               (out - gt).abs().mean().double(), torch.ones((), dtype=torch.double, device=device)])
+            sums[key] = sums.get(key, torch.zeros(4, dtype=torch.double, device=device)) + row
+            if save_dir is not None:
+                write_png(Path(save_dir) / set_name / sample["task"] / (Path(sample["key"]).stem + ".png"), out[0])
+            bar.update(1)
+    bar.close()
+    names = _gather_names(sorted(sums), dist)
+    if not names:
+        return {}
+    table = torch.stack([sums.get(n, torch.zeros(4, dtype=torch.double, device=device)) for n in names])
+    all_reduce_sum(table, dist)
+    return {name: {"psnr": p / c, "ssim": s / c, "l1": l / c, "count": int(c)}
+            for name, (p, s, l, c) in zip(names, table.tolist())}
+
+
+def average(per_task: Dict[str, Dict[str, float]]) -> Dict[str, float]:
+    """Equal-weight mean over tasks of each score."""
+    if not per_task:
+        return {}
+    return {f: sum(v[f] for v in per_task.values()) / len(per_task) for f in FIELDS}
+
+
+def flatten(per_task: Dict[str, Dict[str, float]]) -> Dict[str, float]:
+    """``{"task/psnr": ..., ..., "psnr": average, ...}`` for logging."""
+    flat = {f"{task}/{f}": v[f] for task, v in per_task.items() for f in FIELDS}
+    flat.update(average(per_task))
+    return flat
+
+
+def format_table(per_task: Dict[str, Dict[str, float]], protocol: str, crop_border: int = 0) -> str:
+    """The paper-style table: one row per task and the average, PSNR/SSIM, with the protocol named."""
+    width = max([len("average")] + [len(t) for t in per_task])
+    lines = [f"protocol: {protocol}" + (f" (crop_border {crop_border})" if crop_border else ""),
+             f"{'task':<{width}}  {'images':>6}  {'PSNR':>7}  {'SSIM':>6}"]
+    for task, v in per_task.items():
+        lines.append(f"{task:<{width}}  {v['count']:>6d}  {v['psnr']:>7.2f}  {v['ssim']:>6.4f}")
+    avg = average(per_task)
+    if avg:
+        count = sum(v["count"] for v in per_task.values())
+        lines.append(f"{'average':<{width}}  {count:>6d}  {avg['psnr']:>7.2f}  {avg['ssim']:>6.4f}")
+    return "\n".join(lines)
+
+
+def write_results(per_task: Dict[str, Dict[str, float]], protocol: str, crop_border: int, out_dir: Path,
+                  extra: Optional[dict] = None) -> Dict[str, Path]:
+    """``results.json`` and ``results.csv`` in ``out_dir``; every number carries its protocol."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"protocol": protocol, "crop_border": crop_border, "tasks": per_task, "average": average(per_task),
+               **(extra or {})}
+    json_path = out_dir / "results.json"
+    json_path.write_text(json.dumps(payload, indent=2))
+    csv_path = out_dir / "results.csv"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["task", "images", "psnr", "ssim", "protocol", "crop_border"])
+        for task, v in per_task.items():
+            writer.writerow([task, v["count"], f"{v['psnr']:.4f}", f"{v['ssim']:.6f}", protocol, crop_border])
+        avg = payload["average"]
+        if avg:
+            writer.writerow(["average", sum(v["count"] for v in per_task.values()), f"{avg['psnr']:.4f}",
+                             f"{avg['ssim']:.6f}", protocol, crop_border])
+    return {"json": json_path, "csv": csv_path}

@@ -1,0 +1,43 @@
+"""`cplir test`: evaluate a checkpoint on the configured test sets and write the paper-style table."""
+
+import contextlib
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from cplir.config import Config
+from cplir.engine.checkpoint import FORMAT
+from cplir.engine.distributed import init_distributed
+from cplir.engine.evaluation import build_test_sets, evaluate, format_table, write_results
+from cplir.errors import ConfigError
+from cplir.models import build_model, load_weights
+from cplir.models.weights import load_checkpoint_file
+
+
+def load_for_inference(cfg: Config, checkpoint, weights: str = "ema") -> torch.nn.Module:
+    """The config's model with the weights of a training checkpoint (EMA unless ``weights="model"``) or of any
+    weights file :func:`cplir.models.load_weights` reads."""
+    model = build_model(cfg.model.name, **cfg.model.args)
+    state = load_checkpoint_file(Path(checkpoint))
+    if weights == "model" and isinstance(state, dict) and state.get("format") == FORMAT:
+        state = state["model"]
+    return load_weights(model, state).eval()
+
+
+def run_test(cfg: Config, checkpoint, out_dir: Optional[str] = None, save_images: bool = False,
+             weights: str = "ema", device: str = "auto") -> dict:
+    if not cfg.data.test:
+        raise ConfigError("the config has no test sets (data.test is empty); add one or pass --set")
+    dist = init_distributed(device)
+    model = load_for_inference(cfg, checkpoint, weights).to(dist.device)
+    datasets = build_test_sets(cfg)
+    out = Path(out_dir) if out_dir else cfg.run_dir / "test"
+    e = cfg.eval
+    per_task = evaluate(model, datasets, e.protocol, e.crop_border, e.pad_multiple, dist.device, dist,
+                        contextlib.nullcontext, progress=True, save_dir=out / "images" if save_images else None)
+    print(format_table(per_task, e.protocol, e.crop_border))
+    paths = write_results(per_task, e.protocol, e.crop_border, out,
+                          extra={"checkpoint": str(checkpoint), "weights": weights, "config": cfg.name})
+    print(f"wrote {paths['json']} and {paths['csv']}")
+    return per_task

@@ -1,0 +1,291 @@
+"""The training loop: one plain PyTorch loop, iteration based, for every setting of the papers.
+
+The objective is assembled in :meth:`Trainer.training_step`, term by term:
+* L1 reconstruction (CPL Eq. 4, MCLIR's L_rec);
+* Contrastive Prompt Regularisation ``α·(L_pos − L_neg)`` with m mismatched-prompt negatives (CPL Eq. 5–8);
+* the Self-Prior guided Negative loss ``−λ·mean_i ||φ(I) − φ(neg_i(x))||₁`` of model contrastive learning.
+Single-process runs are the world-size-1 case of the distributed code path.
+"""
+
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from cplir.config import Config, dump_config, to_dict
+from cplir.data.benchmarks import load_benchmark
+from cplir.data.datasets import TrainingMix, build_train_loader, default_repeats
+from cplir.engine.checkpoint import (FORMAT, atomic_save, checkpoint_name, load_training_checkpoint,
+                                     prune_checkpoints)
+from cplir.engine.distributed import DistInfo
+from cplir.engine.evaluation import build_test_sets, evaluate, flatten
+from cplir.engine.ema import ModelEMA
+from cplir.engine.negative_models import NegativeModelBank
+from cplir.engine.prompt_negatives import draw_negative_choices, prompt_negatives_batched, prompt_negatives_naive
+from cplir.engine.run_log import RunLogger
+from cplir.engine.schedule import warmup_cosine_lr
+from cplir.errors import CheckpointError, CplirError
+from cplir.losses import ContrastivePromptLoss, ModelContrastiveLoss, l1_loss
+from cplir.models import build_model, load_weights
+
+
+class TrainingDiverged(CplirError):
+    """The loss became NaN or infinite."""
+
+
+def _vgg_spec(text: str):
+    return None if text == "" else text
+
+
+class Trainer:
+    """Builds everything a run needs from a :class:`Config` and trains it.
+
+    Args:
+        cfg: the resolved configuration.
+        dist: this process's rank, world size and device (:func:`cplir.engine.distributed.init_distributed`).
+        resume: a training checkpoint to continue from (None: start fresh).
+        progress: show a progress bar (rank 0 only).
+    """
+
+    def __init__(self, cfg: Config, dist: DistInfo = DistInfo(), resume: Optional[Path] = None,
+                 progress: bool = True):
+        self.cfg, self.dist, self.device = cfg, dist, dist.device
+        self.run_dir = cfg.run_dir
+        self.progress = progress and dist.is_main
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+        self.net = build_model(cfg.model.name, **cfg.model.args).to(self.device)
+        self.model = (DistributedDataParallel(self.net, device_ids=[dist.local_rank] if self.device.type == "cuda"
+                                              else None)
+                      if dist.distributed else self.net)
+        t = cfg.train
+        self.ema = ModelEMA(self.net, t.ema_decay) if t.ema_decay > 0 else None
+        o = t.optim
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=o.lr, betas=tuple(o.betas),
+                                           weight_decay=o.weight_decay)
+        if t.amp == "fp16" and self.device.type != "cuda":
+            raise CplirError("train.amp=fp16 needs a CUDA device; use bf16 on the CPU")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.amp == "fp16")
+        self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[t.amp]
+
+        self.cpr_loss = self.spn_loss = self.bank = None
+        cpr, spn = cfg.loss.cpr, cfg.loss.spn
+        if cpr.enabled:
+            self.cpr_loss = ContrastivePromptLoss(
+                alpha=cpr.alpha, form=cpr.form, distance=cpr.distance, channel_norm=cpr.channel_norm,
+                layers=cpr.layers, layer_weights=cpr.layer_weights, vgg=_vgg_spec(cpr.vgg_weights)).to(self.device)
+        if spn.enabled:
+            self.bank = NegativeModelBank(self.net, spn.intervals, spn.decays, spn.start, seed=cfg.seed + 1)
+            self.bank.to(self.device)
+            self.spn_loss = ModelContrastiveLoss(lam=spn.lam, layers=spn.layers, layer_weights=spn.layer_weights,
+                                                 vgg=_vgg_spec(spn.vgg_weights)).to(self.device)
+
+        self.train_set = self._build_train_set()
+        d = cfg.data
+        self.loader = build_train_loader(self.train_set, d.batch_size, d.num_workers, cfg.seed, dist.rank,
+                                         dist.world_size)
+        self.batches_per_epoch = len(self.loader)
+        self.val_sets = build_test_sets(cfg, cfg.data.max_val_images)
+        self.iteration = 0
+        self.last_per_task: Dict[str, Dict[str, float]] = {}
+        self.logger = RunLogger(self.run_dir, enabled=dist.is_main)
+        if resume is not None:
+            self.load_state_dict(load_training_checkpoint(resume))
+        if dist.is_main:
+            dump_config(cfg, self.run_dir / "config.yaml")
+            self.logger.log("run", self.iteration, {}, random_vgg=self.random_vgg_labels(),
+                            world_size=dist.world_size, device=str(self.device), resumed_from=str(resume or ""))
+
+    # --- data ----------------------------------------------------------------------------------------------------
+    def _build_train_set(self) -> TrainingMix:
+        d = self.cfg.data
+        records = load_benchmark(d.train.benchmark, d.train.root, d.train.split, **d.train.options)
+        repeats = d.repeats or default_repeats(d.train.benchmark, records)
+        return TrainingMix(records, repeats=repeats, crop_size=d.crop_size, augment=True, seed=self.cfg.seed)
+
+    def batches(self) -> Iterator[dict]:
+        """Training batches from the current iteration on, epoch after epoch (a resumed run skips the batches
+        of its epoch it has already trained on)."""
+        epoch, offset = divmod(self.iteration, self.batches_per_epoch)
+        while True:
+            self.loader.sampler.set_epoch(epoch, start=offset * self.cfg.data.batch_size)
+            yield from self.loader
+            epoch, offset = epoch + 1, 0
+
+    # --- one step ------------------------------------------------------------------------------------------------
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+    def prompt_negatives(self, feats, lq: torch.Tensor) -> torch.Tensor:
+        """m mismatched-prompt restorations (m, B, 3, H, W), without gradient (SPEC §3).
+
+        The draws are a pure function of (seed, rank, iteration), so a resumed run repeats them exactly.
+        """
+        cpr = self.cfg.loss.cpr
+        gen = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + self.dist.rank) * 1_000_033 + self.iteration)
+        draws = draw_negative_choices(cpr.num_negatives, lq.shape[0], gen)
+        if cpr.batched_negatives:
+            return prompt_negatives_batched(self.net, feats, lq, draws)
+        return prompt_negatives_naive(self.net, lq, draws)
+
+    def training_step(self, lq: torch.Tensor, gt: torch.Tensor) -> Dict[str, float]:
+        """One optimisation step on a batch (B, 3, H, W); returns every loss term for logging."""
+        cfg = self.cfg.loss
+        self.model.train()
+        lr = warmup_cosine_lr(self.iteration, self.cfg.train.optim.lr, self.cfg.train.optim.warmup_iters,
+                              self.cfg.train.optim.schedule_iters or self.cfg.train.iterations,
+                              self.cfg.train.optim.min_lr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        logged = {}
+        with self.autocast():
+            if self.cpr_loss is not None:
+                restored, feats = self.model(lq, return_features=True)
+            else:
+                restored = self.model(lq)
+            restored = restored.float()
+            terms = {"l1": cfg.l1 * l1_loss(restored, gt)}  # reconstruction, CPL Eq. 4
+            if self.cpr_loss is not None:
+                negatives = self.prompt_negatives(feats, lq).float()
+                cpr = self.cpr_loss(restored, gt, negatives)
+                terms["cpr"] = cpr["cpr"]  # α·(L_pos − L_neg), CPL Eq. 8
+                logged.update(cpr_pos=cpr["pos"].item(), cpr_neg=cpr["neg"].item())
+            if self.bank is not None:
+                spn = self.spn_loss(restored, [out.float() for out in self.bank.forward_all(lq)])
+                terms["spn"] = spn["spn"]  # −λ·mean_i ||φ(I) − φ(neg_i(x))||₁, MCLIR
+                logged["spn_neg"] = spn["neg"].item()
+        total = sum(terms.values())
+        if not torch.isfinite(total):
+            raise TrainingDiverged(f"the loss became {total.item()} at iteration {self.iteration + 1} "
+                                   f"({', '.join(f'{k}={v.item():.4g}' for k, v in terms.items())}); the last "
+                                   f"checkpoint in {self.run_dir / 'checkpoints'} is intact: lower the learning rate "
+                                   "or disable amp and resume from it")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if self.cfg.train.optim.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            logged["grad_norm"] = float(nn.utils.clip_grad_norm_(self.net.parameters(),
+                                                                 self.cfg.train.optim.grad_clip))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.iteration += 1
+        if self.ema is not None:
+            self.ema.update(self.net)
+        if self.bank is not None:
+            self.bank.step(self.iteration, self.net)
+        return {"loss": total.item(), **{k: v.item() for k, v in terms.items()}, **logged, "lr": lr}
+
+    # --- the loop ------------------------------------------------------------------------------------------------
+    def fit(self) -> Dict[str, float]:
+        """Train until ``train.iterations``; validates and saves on schedule. Returns the last validation."""
+        t = self.cfg.train
+        last_val = {}
+        if t.val_every and self.iteration == 0 and self.val_sets:
+            last_val = self.validate()
+        bar = tqdm(total=t.iterations, initial=self.iteration, disable=not self.progress, desc=self.cfg.name,
+                   unit="it", dynamic_ncols=True)
+        window: List[Dict[str, float]] = []
+        start = time.perf_counter()
+        try:
+            for batch in self.batches():
+                if self.iteration >= t.iterations:
+                    break
+                terms = self.training_step(batch["lq"].to(self.device, non_blocking=True),
+                                           batch["gt"].to(self.device, non_blocking=True))
+                window.append(terms)
+                bar.update(1)
+                if self.iteration % t.log_every == 0 or self.iteration == t.iterations:
+                    mean = {k: sum(w[k] for w in window) / len(window) for k in window[-1]}
+                    mean["it_per_s"] = len(window) / max(time.perf_counter() - start, 1e-9)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in mean.items() if k in ("loss", "l1", "cpr", "spn")})
+                    self.logger.log("train", self.iteration, mean)
+                    window, start = [], time.perf_counter()
+                done = self.iteration == t.iterations
+                if self.val_sets and ((t.val_every and self.iteration % t.val_every == 0) or done):
+                    last_val = self.validate()
+                    bar.set_postfix_str(f"val psnr {last_val.get('psnr', float('nan')):.2f}")
+                if (t.save_every and self.iteration % t.save_every == 0) or done:
+                    self.save()
+        finally:
+            bar.close()
+        return last_val
+
+    def validate(self) -> Dict[str, float]:
+        """PSNR/SSIM (the configured protocol) and L1 per task on the test sets, EMA weights when enabled."""
+        model = self.ema.module if self.ema is not None else self.net
+        model.eval()
+        e = self.cfg.eval
+        per_task = evaluate(model, self.val_sets, e.protocol, e.crop_border, e.pad_multiple, self.device,
+                            self.dist, self.autocast)
+        self.last_per_task = per_task
+        results = flatten(per_task)
+        self.logger.log("val", self.iteration, results, protocol=e.protocol,
+                        weights="ema" if self.ema is not None else "model")
+        return results
+
+    # --- checkpoints ---------------------------------------------------------------------------------------------
+    def random_vgg_labels(self) -> List[str]:
+        """Which perceptual networks run with random (not ImageNet) weights, for logs and reports."""
+        labels = []
+        for name, loss in (("cpr", self.cpr_loss), ("spn", self.spn_loss)):
+            if loss is not None and loss.vgg.random_weights:
+                labels.append(f"{name}: RANDOM VGG weights (results not comparable to the papers)")
+        return labels
+
+    def state_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "iteration": self.iteration,
+            "config": to_dict(self.cfg),
+            "model": self.net.state_dict(),
+            "ema": self.ema.module.state_dict() if self.ema is not None else None,
+            "negatives": self.bank.state_dict() if self.bank is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        try:
+            load_weights(self.net, state["model"])
+            if (state["ema"] is None) != (self.ema is None) or (state["negatives"] is None) != (self.bank is None):
+                raise CheckpointError("the checkpoint was trained with a different EMA / negative-model setting "
+                                      "than this config; resume with the config saved in its run folder")
+            if self.ema is not None:
+                load_weights(self.ema.module, state["ema"])
+            if self.bank is not None:
+                self.bank.load_state_dict(state["negatives"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scaler.load_state_dict(state["scaler"])
+        except KeyError as err:
+            raise CheckpointError(f"training checkpoint lacks the entry {err}; it is damaged or from another "
+                                  "tool") from err
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.iteration = int(state["iteration"])
+
+    def save(self) -> Optional[Path]:
+        """Write ``run_dir/checkpoints/iter_N.pth`` atomically (rank 0) and prune old ones."""
+        if not self.dist.is_main:
+            return None
+        folder = self.run_dir / "checkpoints"
+        path = atomic_save(self.state_dict(), folder / checkpoint_name(self.iteration))
+        prune_checkpoints(folder, self.cfg.train.keep_checkpoints)
+        return path
+
+
+def run_training(cfg: Config, dist: DistInfo, resume: Optional[Path] = None, progress: bool = True) -> dict:
+    """Train ``cfg`` to the end; returns the final validation metrics."""
+    trainer = Trainer(cfg, dist, resume=resume, progress=progress)
+    try:
+        if trainer.iteration >= cfg.train.iterations:
+            return trainer.validate() if trainer.val_sets else {}
+        return trainer.fit()
+    finally:
+        trainer.logger.close()
+

@@ -1,0 +1,162 @@
+"""The training engine end to end on tiny models and tiny fabricated data."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cplir.cli import main
+from cplir.engine.checkpoint import list_checkpoints, load_training_checkpoint
+from cplir.engine.distributed import DistInfo
+from cplir.engine.run_log import read_log
+from cplir.engine.trainer import Trainer, run_training
+from cplir.models import build_model, load_weights
+from trainer_fixtures import make_paired_tree, tiny_config
+
+CPR = {"loss__cpr__enabled": True, "loss__cpr__vgg_weights": "random", "loss__cpr__num_negatives": 2,
+       "loss__cpr__layers": ["relu1_1", "relu2_1"], "loss__cpr__layer_weights": [0.5, 1.0]}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return make_paired_tree(tmp_path_factory.mktemp("pairs"))
+
+
+def test_training_run_writes_logs_checkpoints_and_config(data_root, tmp_path):
+    cfg = tiny_config(data_root, tmp_path, **CPR)
+    result = run_training(cfg, DistInfo(), progress=False)
+    run = cfg.run_dir
+    assert (run / "config.yaml").is_file()
+    assert [p.name for p in list_checkpoints(run / "checkpoints")] == ["iter_00000003.pth", "iter_00000006.pth"]
+    train = read_log(run, "train")
+    assert [r["iteration"] for r in train] == [1, 2, 3, 4, 5, 6]
+    for r in train:  # every term of the objective is logged
+        assert {"loss", "l1", "cpr", "cpr_pos", "cpr_neg", "lr"} <= set(r)
+        assert r["loss"] == pytest.approx(r["l1"] + r["cpr"], rel=1e-5)
+        assert r["cpr"] == pytest.approx(cfg.loss.cpr.alpha * (r["cpr_pos"] - r["cpr_neg"]), rel=1e-4, abs=1e-9)
+        assert r["cpr_neg"] > 0  # mismatched prompts really change the output
+    assert train[0]["lr"] == pytest.approx(5e-4)  # warm-up: (0 + 1) / 2 of the base rate
+    val = read_log(run, "val")
+    assert [r["iteration"] for r in val] == [0, 3, 6] and all(r["protocol"] == "basicsr_rgb" for r in val)
+    assert result["psnr"] == val[-1]["psnr"] and "denoise/psnr" in result
+    header = read_log(run, "run")[0]
+    assert any("RANDOM VGG" in label for label in header["random_vgg"])
+    state = load_training_checkpoint(run / "checkpoints" / "iter_00000006.pth")
+    assert state["iteration"] == 6 and state["config"]["name"] == "tiny"
+    assert state["ema"] is not None and state["negatives"] is None
+
+
+def _losses(run: Path):
+    return {r["iteration"]: r["loss"] for r in read_log(run, "train")}
+
+
+@pytest.mark.parametrize("extra", [CPR, {"loss__spn__enabled": True, "loss__spn__vgg_weights": "random",
+                                         "loss__spn__intervals": [1, 2], "loss__spn__decays": [0.5]}],
+                         ids=["cpr", "spn"])
+def test_resume_continues_the_same_trajectory(data_root, tmp_path, extra, monkeypatch):
+    """Interrupt after 3 of 6 iterations (mid-epoch: 8 samples / batch 2 = 4 per epoch), resume, compare."""
+    whole = tiny_config(data_root, tmp_path / "whole", **extra)
+    run_training(whole, DistInfo(), progress=False)
+
+    cut = tiny_config(data_root, tmp_path / "cut", **extra)
+    original = Trainer.training_step
+
+    def interrupted(self, lq, gt):
+        if self.iteration == 3:
+            raise KeyboardInterrupt
+        return original(self, lq, gt)
+
+    monkeypatch.setattr(Trainer, "training_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(cut, DistInfo(), progress=False)
+    monkeypatch.undo()
+    assert main(["train", "--config", str(cut.run_dir / "config.yaml"), "--resume", "auto", "--no-progress",
+                 "--device", "cpu"]) == 0
+
+    a, b = _losses(whole.run_dir), _losses(cut.run_dir)
+    assert sorted(b) == [1, 2, 3, 4, 5, 6]
+    for it in range(1, 7):
+        assert b[it] == pytest.approx(a[it], abs=1e-6), it
+    final_a = load_training_checkpoint(whole.run_dir / "checkpoints" / "iter_00000006.pth")
+    final_b = load_training_checkpoint(cut.run_dir / "checkpoints" / "iter_00000006.pth")
+    for key, value in final_a["model"].items():
+        torch.testing.assert_close(final_b["model"][key], value, rtol=0, atol=1e-6)
+    if final_a["negatives"] is not None:
+        for key, value in final_a["negatives"].items():
+            torch.testing.assert_close(final_b["negatives"][key], value, rtol=0, atol=1e-6)
+
+
+def test_batched_and_naive_negatives_train_alike(data_root, tmp_path):
+    runs = []
+    for batched in (True, False):
+        cfg = tiny_config(data_root, tmp_path / str(batched), **CPR, loss__cpr__batched_negatives=batched,
+                          train__iterations=3, train__val_every=0)
+        run_training(cfg, DistInfo(), progress=False)
+        runs.append(_losses(cfg.run_dir))
+    for it in (1, 2, 3):
+        assert runs[0][it] == pytest.approx(runs[1][it], abs=1e-5)
+
+
+def test_bad_config_value_is_a_clear_cli_error(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  iterations: -3\n")
+    assert main(["train", "--config", str(path)]) == 2
+    assert "train.iterations must be at least 1" in capsys.readouterr().err
+
+
+def test_missing_training_data_is_a_clear_cli_error(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"data:\n  train: {{benchmark: paired_folder, root: {tmp_path / 'nope'}}}\n")
+    assert main(["train", "--config", str(path), "--set", "model.args.dim=8"]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "Traceback" not in err
+
+
+def test_cplir_test_on_a_trained_checkpoint(data_root, tmp_path, capsys):
+    cfg = tiny_config(data_root, tmp_path, train__iterations=3, train__val_every=0)
+    run_training(cfg, DistInfo(), progress=False)
+    ckpt = cfg.run_dir / "checkpoints" / "iter_00000003.pth"
+    code = main(["test", "--config", str(cfg.run_dir / "config.yaml"), "--checkpoint", str(ckpt),
+                 "--out", str(tmp_path / "eval"), "--save-images", "--device", "cpu"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "protocol: basicsr_rgb" in out and "denoise" in out and "average" in out
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["protocol"] == "basicsr_rgb" and results["tasks"]["denoise"]["count"] == 8
+    csv_lines = (tmp_path / "eval" / "results.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("task,images,psnr,ssim,protocol") and len(csv_lines) == 3
+    assert len(list((tmp_path / "eval" / "images").rglob("*.png"))) == 8
+    # the EMA weights were evaluated: an exported file of them scores the same
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "w.safetensors")]) == 0
+    model = load_weights(build_model("cplir", **cfg.model.args), tmp_path / "w.safetensors")
+    ema = load_training_checkpoint(ckpt)["ema"]
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in ema.items())
+
+
+def test_two_process_gloo_ddp_run(data_root, tmp_path):
+    cfg_path = tmp_path / "ddp.yaml"
+    from cplir.config import dump_config
+    cfg = tiny_config(data_root, tmp_path / "runs", **CPR, train__iterations=4, train__val_every=2,
+                      train__save_every=2)
+    dump_config(cfg, cfg_path)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).parent))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                           "--standalone", str(Path(__file__).parent / "ddp_worker.py"), str(cfg_path),
+                           str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    assert ranks[0].keys() == ranks[1].keys()
+    for key in ranks[0]:
+        torch.testing.assert_close(ranks[0][key], ranks[1][key], rtol=0, atol=0)
+    start = build_model("cplir", **cfg.model.args).state_dict()  # it did train
+    assert any(not torch.equal(start[k], ranks[0][k]) for k in start)
+    # rank 0 alone wrote logs and checkpoints; validation was sharded and reduced over both ranks
+    assert [p.name for p in list_checkpoints(cfg.run_dir / "checkpoints")] == ["iter_00000002.pth",
+                                                                                "iter_00000004.pth"]
+    val = read_log(cfg.run_dir, "val")
+    assert len(val) == 3 and read_log(cfg.run_dir, "run")[0]["world_size"] == 2
