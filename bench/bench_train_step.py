@@ -19,12 +19,13 @@ from cplir.engine.prompt_negatives import (draw_negative_choices, prompt_negativ
 from cplir.losses import ContrastivePromptLoss, l1_loss  # noqa: E402
 from cplir.models import build_model  # noqa: E402
 
-TINY = dict(dim=16, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1, prompt_sizes=(16, 8, 4))
+PRESETS = {"tiny": dict(dim=16, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1, prompt_sizes=(16, 8, 4)),
+           "default": {}}
 
 
-def make_step(name, cpr=None, batched=True, m=4):
+def make_step(name, arch, cpr=None, batched=True, m=4):
     torch.manual_seed(0)
-    net = build_model(name, **TINY)
+    net = build_model(name, **arch)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(0)
 
@@ -47,25 +48,28 @@ def main():
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--preset", choices=tuple(PRESETS), default="tiny",
+                        help="model size: tiny (dim 16, one block per level) or the published default")
     args = parser.parse_args()
+    arch = PRESETS[args.preset]
     torch.manual_seed(0)
     lq, gt = torch.rand(args.batch, 3, args.size, args.size), torch.rand(args.batch, 3, args.size, args.size)
     cpr = ContrastivePromptLoss(vgg="random")
     steps = {
-        "promptir": make_step("promptir"),
-        "promptir+spm": make_step("cplir"),
-        "cpl_batched": make_step("cplir", cpr, batched=True),
-        "cpl_naive": make_step("cplir", cpr, batched=False),
+        "promptir": make_step("promptir", arch),
+        "promptir+spm": make_step("cplir", arch),
+        "cpl_batched": make_step("cplir", arch, cpr, batched=True),
+        "cpl_naive": make_step("cplir", arch, cpr, batched=False),
     }
     times = interleaved_medians({k: (lambda s=s: s(lq, gt)) for k, s in steps.items()}, repeats=args.repeats)
 
     # the negatives alone, both paths, same draws
-    net = build_model("cplir", **TINY)
+    net = build_model("cplir", **arch)
     _, feats = net(lq, return_features=True)
     draws = draw_negative_choices(4, args.batch, torch.Generator().manual_seed(0))
     neg = interleaved_medians({"batched": lambda: prompt_negatives_batched(net, feats, lq, draws),
                                "naive": lambda: prompt_negatives_naive(net, lq, draws)}, repeats=args.repeats)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; tiny config {TINY}; "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.preset} config {arch}; "
           f"batch {args.batch} x 3 x {args.size} x {args.size}; CPR m=4, VGG19 relu1_1..relu5_1")
     for k, v in times.items():
         print(f"  step {k:14s} {v * 1e3:8.1f} ms   ({v / times['promptir']:.2f}x promptir)")

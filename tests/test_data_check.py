@@ -120,6 +120,9 @@ def test_a_config_target_checks_its_train_and_test_sources(tmp_path, capsys):
     assert check_dataset(config, "train").ok
     with pytest.raises(DataError, match="has no data source of the test split"):
         check_dataset(config, "test")
+    # --set points a config's placeholder root at the real data
+    status, out, _ = check(capsys, config, "--split", "train", "--set", f"data.train.root={tmp_path / 'elsewhere'}")
+    assert status == 1 and "elsewhere" in out
 
 
 def test_preview_writes_a_grid_of_degraded_and_clean_samples_per_task(promptir_root, tmp_path, capsys):

@@ -14,6 +14,7 @@ from cplir.engine.checkpoint import list_checkpoints, load_training_checkpoint
 from cplir.engine.distributed import DistInfo
 from cplir.engine.run_log import read_log
 from cplir.engine.trainer import Trainer, run_training
+from cplir.errors import CplirError
 from cplir.models import build_model, load_weights
 from trainer_fixtures import make_paired_tree, tiny_config
 
@@ -99,6 +100,38 @@ def test_batched_and_naive_negatives_train_alike(data_root, tmp_path):
         runs.append(_losses(cfg.run_dir))
     for it in (1, 2, 3):
         assert runs[0][it] == pytest.approx(runs[1][it], abs=1e-5)
+
+
+def test_every_parameter_gets_a_gradient_under_top1_routing(data_root, tmp_path):
+    """What lets DDP run with find_unused_parameters=False (so a truly unused parameter stays an error)."""
+    trainer = Trainer(tiny_config(data_root, tmp_path, **CPR), DistInfo(), progress=False)
+    positive = {}
+    decode_negatives = trainer.prompt_negatives
+
+    def snapshot_then_decode(feats, lq):  # the positive pass's routing, before the negatives overwrite it
+        positive.update({n: r["indices"].clone() for n, r in trainer.net.routing().items()})
+        return decode_negatives(feats, lq)
+
+    trainer.prompt_negatives = snapshot_then_decode
+    batch = next(trainer.batches())
+    trainer.training_step(batch["lq"], batch["gt"])
+    assert all(p.grad is not None for p in trainer.net.parameters())
+    for name, block in trainer.net.prompt_blocks().items():  # unselected components: exactly zero
+        chosen = set(positive[name].flatten().tolist())
+        norms = block.prompt_param.grad[0].flatten(1).abs().sum(1)
+        assert all((norms[j] > 0) == (j in chosen) for j in range(block.num_prompts))
+
+
+def test_bf16_autocast_run_trains(data_root, tmp_path):
+    cfg = tiny_config(data_root, tmp_path, **CPR, train__amp="bf16", train__iterations=2, train__val_every=0)
+    run_training(cfg, DistInfo(), progress=False)
+    losses = _losses(cfg.run_dir)
+    assert sorted(losses) == [1, 2] and all(0 < v < 1 for v in losses.values())
+
+
+def test_fp16_needs_cuda(data_root, tmp_path):
+    with pytest.raises(CplirError, match="fp16 needs a CUDA device"):
+        Trainer(tiny_config(data_root, tmp_path, train__amp="fp16"), DistInfo(), progress=False)
 
 
 def test_bad_config_value_is_a_clear_cli_error(tmp_path, capsys):

@@ -94,13 +94,13 @@ def cmd_demo(args) -> int:
 def cmd_data_check(args) -> int:
     from cplir.data.check import check_dataset
 
-    return 0 if check_dataset(args.target, args.split).ok else 1
+    return 0 if check_dataset(args.target, args.split, args.set).ok else 1
 
 
 def cmd_data_preview(args) -> int:
     from cplir.data.check import preview
 
-    print(f"wrote {preview(args.target, args.out, args.per_task, args.split)}")
+    print(f"wrote {preview(args.target, args.out, args.per_task, args.split, args.set)}")
     return 0
 
 
@@ -154,12 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
                                       "cannot be used for training")
     p.add_argument("target", metavar="CONFIG_OR_ROOT", help=target_help)
     p.add_argument("--split", choices=("train", "test"), help="check this split only (default: both)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of a config target, e.g. --set data.train.root=/data (repeatable)")
     p.set_defaults(func=cmd_data_check)
     p = data.add_parser("preview", help="write a PNG grid of degraded/clean samples per task")
     p.add_argument("target", metavar="CONFIG_OR_ROOT", help=target_help)
     p.add_argument("--out", required=True, help="output PNG file")
     p.add_argument("--per-task", type=int, default=3, help="samples per task (default: 3)")
     p.add_argument("--split", choices=("train", "test"), default="train", help="split to show (default: train)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of a config target (repeatable)")
     p.set_defaults(func=cmd_data_preview)
     return parser
 

@@ -48,15 +48,20 @@ def run_demo(out: str = "outputs/demo", overrides=()) -> int:
 
     figures = out / "figures"
     train_log, val_log = read_log(cfg.run_dir, "train"), read_log(cfg.run_dir, "val")
-    curves = [line_plot({k: ([r["iteration"] for r in train_log], [r[k] for r in train_log])
-                         for k in ("loss", "l1", "cpr") if train_log and k in train_log[0]},
-                        figures / "train_loss.png", title="training loss terms", ylabel="loss")]
+    def series(records, *keys):
+        return {k: ([r["iteration"] for r in records], [r[k] for r in records]) for k in keys if k in records[0]}
+
+    curves = [line_plot(series(train_log, "loss", "l1"), figures / "train_loss.png", title="training loss",
+                        ylabel="loss")]
+    if "cpr_pos" in train_log[0]:  # the CPR distances live on their own scale
+        curves.append(line_plot(series(train_log, "cpr_pos", "cpr_neg"), figures / "cpr_terms.png",
+                                title="CPR: L_pos (to the clean image), L_neg (mismatched prompts to I+)",
+                                ylabel="VGG distance"))
     if val_log:
-        curves.append(line_plot({"val L1": ([r["iteration"] for r in val_log], [r["l1"] for r in val_log])},
-                                figures / "val_l1.png", title="validation L1 (EMA weights)", ylabel="L1"))
-        curves.append(line_plot({"val PSNR": ([r["iteration"] for r in val_log], [r["psnr"] for r in val_log])},
-                                figures / "val_psnr.png", title=f"validation PSNR ({cfg.eval.protocol})",
-                                ylabel="dB"))
+        curves.append(line_plot(series(val_log, "l1"), figures / "val_l1.png", title="validation L1 (EMA weights)",
+                                ylabel="L1"))
+        curves.append(line_plot(series(val_log, "psnr"), figures / "val_psnr.png",
+                                title=f"validation PSNR ({cfg.eval.protocol})", ylabel="dB"))
     examples = _example_grid(trainer, figures / "examples.png")
     notes = trainer.random_vgg_labels()
     report = write_report(out / "report.html", f"cplir demo: {cfg.name}", [

@@ -94,9 +94,9 @@ def _target_kind(target: Union[str, Path]) -> Tuple[Path, bool]:
                     "folder of a data set")
 
 
-def _config_sources(path: Path, split: Optional[str]) -> Tuple[List[DataSource], int]:
-    """The config's data sources (of ``split`` only, when given) and its seed."""
-    cfg = load_config(path)
+def _config_sources(path: Path, split: Optional[str], overrides: Sequence[str] = ()) -> Tuple[List[DataSource], int]:
+    """The config's data sources (of ``split`` only, when given; ``--set`` overrides applied) and its seed."""
+    cfg = load_config(path, overrides)
     sources = [source for source in (cfg.data.train, *cfg.data.test) if split is None or source.split == split]
     if not sources:
         raise DataError(f"config {path} has no data source of the {split} split; check data.train / data.test")
@@ -186,12 +186,13 @@ def format_check(check: SourceCheck) -> str:
     return "\n".join(lines + verdict)
 
 
-def check_dataset(target: Union[str, Path], split: Optional[str] = None) -> CheckResult:
+def check_dataset(target: Union[str, Path], split: Optional[str] = None, overrides: Sequence[str] = ()) -> CheckResult:
     """Check a config's data sources or a data root folder (module docstring); print the findings.
 
     Args:
         target: a YAML config file or a data root folder.
         split: ``"train"`` or ``"test"`` to check that split only; None checks both.
+        overrides: ``--set`` overrides for a config target (e.g. ``data.train.root=/data/promptir``).
 
     Returns:
         The checks; ``ok`` is False when the data cannot be used for training: no layout found, no sample, an
@@ -205,7 +206,7 @@ def check_dataset(target: Union[str, Path], split: Optional[str] = None) -> Chec
     path, is_config = _target_kind(target)
     result = CheckResult(str(target))
     if is_config:
-        for source in _config_sources(path, split)[0]:
+        for source in _config_sources(path, split, overrides)[0]:
             try:
                 result.checks.append(_check_scan(source, *_scan(source)))
             except DataError as error:
@@ -223,7 +224,8 @@ def check_dataset(target: Union[str, Path], split: Optional[str] = None) -> Chec
     return result
 
 
-def preview(target: Union[str, Path], out_png: Union[str, Path], per_task: int = 3, split: str = "train") -> Path:
+def preview(target: Union[str, Path], out_png: Union[str, Path], per_task: int = 3, split: str = "train",
+            overrides: Sequence[str] = ()) -> Path:
     """Write a PNG grid: a row per task, ``per_task`` (degraded, clean) column pairs of evenly spaced samples.
 
     Samples come from :class:`PairedDataset` (with the config's seed; 0 for a folder), so synthesised degradations
@@ -239,7 +241,7 @@ def preview(target: Union[str, Path], out_png: Union[str, Path], per_task: int =
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     path, is_config = _target_kind(target)
     if is_config:
-        sources, seed = _config_sources(path, split)
+        sources, seed = _config_sources(path, split, overrides)
         scans = [(source, *_scan(source)) for source in sources]
     else:
         found, notes = _detect_layouts(path.absolute(), split)

@@ -58,6 +58,9 @@ class Trainer:
         self.progress = progress and dist.is_main
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.net = build_model(cfg.model.name, **cfg.model.args).to(self.device)
+        # find_unused_parameters stays False: top-k routing gathers from one prompt tensor per block, so the
+        # unselected components get exact zero gradients and every parameter takes part in each step. A
+        # parameter that really goes unused is then a bug, and DDP reports it instead of hiding it.
         self.model = (DistributedDataParallel(self.net, device_ids=[dist.local_rank] if self.device.type == "cuda"
                                               else None)
                       if dist.distributed else self.net)
