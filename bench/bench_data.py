@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import interleaved_medians, median_seconds  # noqa: E402
+from timing import interleaved_best, best_seconds  # noqa: E402
 
 from cplir.data.benchmarks import load_benchmark  # noqa: E402
 from cplir.data.datasets import PROMPTIR_REPEATS, TrainingMix, build_train_loader  # noqa: E402
@@ -76,14 +76,14 @@ def train_step_seconds(device: torch.device) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    return median_seconds(step, repeats=3, warmup=1)
+    return best_seconds(step, repeats=3, warmup=1)
 
 
 def decode_and_sample_ms(mix: TrainingMix, samples: int = 48) -> tuple:
     """Milliseconds per sample spent decoding its image files, and in all (what a decoded-image cache could save)."""
     indices = np.random.default_rng(1).choice(len(mix), samples, replace=False)
     records = [mix.record(int(i)) for i in indices]
-    times = interleaved_medians({
+    times = interleaved_best({
         "decode": lambda: [read_image(p) for r in records for p in (r.clean, r.degraded) if p is not None],
         "sample": lambda: [mix[int(i)] for i in indices],
     }, repeats=5)

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import interleaved_medians  # noqa: E402
+from timing import interleaved_best  # noqa: E402
 
 from cplir.models import build_model  # noqa: E402
 
@@ -26,7 +26,7 @@ def main():
                     model(x)
             return run
 
-        times = interleaved_medians({n: forward(m) for n, m in models.items()}, repeats=repeats)
+        times = interleaved_best({n: forward(m) for n, m in models.items()}, repeats=repeats)
         params = sum(p.numel() for p in models["promptir"].parameters())
         print(f"{label:8s} params {params:>11,d}  promptir {times['promptir'] * 1e3:8.1f} ms  "
               f"cplir {times['cplir'] * 1e3:8.1f} ms  ratio cplir/promptir {times['cplir'] / times['promptir']:.3f}")

@@ -98,6 +98,9 @@ def test_batched_negatives_equal_naive(tiny_kwargs, k):
     naive = prompt_negatives_naive(net, x, draws)
     assert batched.shape == (4, 3, 3, 16, 24)
     torch.testing.assert_close(batched, naive, rtol=1e-5, atol=1e-5)
+    for per_pass in (1, 3):  # the negatives may also be decoded a few at a time (faster on the CPU)
+        torch.testing.assert_close(prompt_negatives_batched(net, feats, x, draws, per_pass), naive,
+                                   rtol=1e-5, atol=1e-5)
     assert not batched.requires_grad
     # each negative is a different image: the draws differ per negative
     assert (batched[0] - batched[1]).abs().max() > 1e-4

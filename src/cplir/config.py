@@ -89,7 +89,8 @@ class CPRConfig:
     vgg_weights: str = ""  # path, "" to search the usual places, or "random" (tests and the embedded demo only)
     layers: List[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
     layer_weights: List[float] = field(default_factory=lambda: [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0])
-    batched_negatives: bool = True
+    batched_negatives: bool = True  # decode negatives from the positive's encoder features (else m full passes)
+    negatives_per_pass: int = 0  # negatives per decoder pass; 0: all m on CUDA, 1 on the CPU (faster there)
 
 
 @dataclass
@@ -328,6 +329,8 @@ def validate(cfg: Config) -> Config:
     need(cfg.eval.crop_border >= 0, "eval.crop_border must be >= 0")
     cpr, spn = cfg.loss.cpr, cfg.loss.spn
     need(cpr.num_negatives >= 1, f"loss.cpr.num_negatives must be at least 1, got {cpr.num_negatives}")
+    need(0 <= cpr.negatives_per_pass <= cpr.num_negatives,
+         f"loss.cpr.negatives_per_pass must be between 0 (auto) and num_negatives, got {cpr.negatives_per_pass}")
     need(len(cpr.layers) == len(cpr.layer_weights), "loss.cpr.layers and loss.cpr.layer_weights differ in length")
     need(len(spn.layers) == len(spn.layer_weights), "loss.spn.layers and loss.spn.layer_weights differ in length")
     need(len(spn.decays) in (1, len(spn.intervals)), "loss.spn.decays needs one value or one per interval")

@@ -1,8 +1,13 @@
 """Negatives of Contrastive Prompt Regularisation: the same image restored with mismatched prompts (SPEC §3).
 
 Prompts enter only in the decoder, so the encoder output is shared by the positive and every negative. The
-batched path decodes all m negatives in one pass from the positive's encoder features; the naive path runs m
-full forward passes. Both consume the same uniform draws, so they give the same images.
+batched path decodes the m negatives from the positive's encoder features, ``per_pass`` negatives per decoder
+pass (all m in one pass by default); the naive path runs m full forward passes. Both consume the same uniform
+draws, so they give the same images.
+
+Measured on a 2-core CPU (docs/benchmarks.md), one decoder pass over m*B images is slower per image than m
+passes over B (the activations leave the caches), so there ``per_pass=1`` is the fast choice; on a GPU one
+large pass keeps the device busy.
 """
 
 import torch
@@ -16,14 +21,21 @@ def draw_negative_choices(num_negatives: int, batch: int, generator: torch.Gener
 
 
 @torch.no_grad()
-def prompt_negatives_batched(net: PromptIR, feats: EncoderFeatures, x: torch.Tensor,
-                             draws: torch.Tensor) -> torch.Tensor:
-    """(m, B, 3, H, W) negatives from one decoder pass over the m-times repeated encoder features."""
+def prompt_negatives_batched(net: PromptIR, feats: EncoderFeatures, x: torch.Tensor, draws: torch.Tensor,
+                             per_pass: int = 0) -> torch.Tensor:
+    """(m, B, 3, H, W) negatives decoded from the shared encoder features, ``per_pass`` negatives per decoder
+    pass (0: all m in one pass)."""
     m, _, b = draws.shape
-    feats = EncoderFeatures(*(f.detach() for f in feats)).repeat(m)
-    flat = draws.permute(1, 0, 2).reshape(3, m * b)  # column j*B + i is negative j of sample i
-    out = net.decode(feats, x.repeat(m, 1, 1, 1), mismatch=flat)
-    return out.view(m, b, *out.shape[1:])
+    per_pass = per_pass or m
+    feats = EncoderFeatures(*(f.detach() for f in feats))
+    outs = []
+    for start in range(0, m, per_pass):
+        part = draws[start:start + per_pass]
+        k = part.shape[0]
+        flat = part.permute(1, 0, 2).reshape(3, k * b)  # column j*B + i is negative j of sample i
+        out = net.decode(feats.repeat(k) if k > 1 else feats, x.repeat(k, 1, 1, 1), mismatch=flat)
+        outs.append(out.view(k, b, *out.shape[1:]))
+    return torch.cat(outs)
 
 
 @torch.no_grad()

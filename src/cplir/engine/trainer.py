@@ -131,7 +131,8 @@ class Trainer:
         gen = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + self.dist.rank) * 1_000_033 + self.iteration)
         draws = draw_negative_choices(cpr.num_negatives, lq.shape[0], gen)
         if cpr.batched_negatives:
-            return prompt_negatives_batched(self.net, feats, lq, draws)
+            per_pass = cpr.negatives_per_pass or (cpr.num_negatives if self.device.type == "cuda" else 1)
+            return prompt_negatives_batched(self.net, feats, lq, draws, per_pass)
         return prompt_negatives_naive(self.net, lq, draws)
 
     def training_step(self, lq: torch.Tensor, gt: torch.Tensor) -> Dict[str, float]:

