@@ -8,6 +8,7 @@ Single-process runs are the world-size-1 case of the distributed code path.
 """
 
 import time
+import warnings
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
@@ -64,6 +65,9 @@ class Trainer:
         self.model = (DistributedDataParallel(self.net, device_ids=[dist.local_rank] if self.device.type == "cuda"
                                               else None)
                       if dist.distributed else self.net)
+        # The channels-last LayerNorm output makes depthwise (C, 1, 3, 3) weight gradients come back with strides
+        # that differ from DDP's bucket only along the size-1 axis: the same memory layout, a benign warning.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         t = cfg.train
         self.ema = ModelEMA(self.net, t.ema_decay) if t.ema_decay > 0 else None
         o = t.optim
