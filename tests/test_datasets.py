@@ -59,6 +59,24 @@ def test_paired_dataset_reads_file_pairs_with_task_ids_and_optional_centre_crop(
     assert PairedDataset(records)[0]["gt"].shape == (3, 32, 40)
 
 
+def test_promptir_style_crop_to_a_multiple_happens_before_synthesis(tmp_path):
+    """PromptIR's test sets crop the clean image to a multiple of 16, then add the noise."""
+    clean = np.random.default_rng(1).integers(0, 256, (37, 45, 3), dtype=np.uint8)
+    Image.fromarray(clean).save(tmp_path / "c.png")
+    record = PairRecord(task="denoise_25", clean=tmp_path / "c.png", synth="noise_promptir", params={"sigma": 25},
+                        key="c.png")
+    sample = PairedDataset([record], multiple_of=16)[0]
+    assert sample["gt"].shape == (3, 32, 32)  # rows 2..34, columns 6..38: offsets rem // 2
+    torch.testing.assert_close(sample["gt"], torch.from_numpy(clean[2:34, 6:38]).permute(2, 0, 1).float() / 255)
+    from cplir.data.degradations import degrade, rng_for
+    expected = degrade(clean[2:34, 6:38], "noise_promptir", rng_for(0, "c.png", "denoise_25"), sigma=25)
+    torch.testing.assert_close(sample["lq"], torch.from_numpy(expected).permute(2, 0, 1).float() / 255)
+    records = textured_pairs(tmp_path, 1)  # file pairs are cropped alike, still aligned
+    pair = PairedDataset(records, multiple_of=16)[0]
+    assert pair["lq"].shape == (3, 32, 32)
+    assert torch.allclose(pair["lq"] - pair["gt"], torch.full_like(pair["gt"], SHIFT / 255), atol=1e-6)
+
+
 def test_training_mix_replicates_tasks_and_validates_repeats(tmp_path):
     records = load_benchmark("promptir_three_task", build(tmp_path, promptir_files()), "train")
     mix = TrainingMix(records, PROMPTIR_REPEATS, crop_size=8)

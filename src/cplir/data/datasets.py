@@ -26,6 +26,7 @@ from cplir.data.degradations import degrade, rng_for
 from cplir.data.image_io import read_image, read_image_uint8, to_tensor
 from cplir.data.records import PairRecord, TaskRecords
 from cplir.errors import DataError
+from cplir.metrics.protocols import center_crop_to_multiple
 
 # Per-epoch replication of each task's records (PromptIR's and AdaIR's training code).
 PROMPTIR_REPEATS = {"denoise_15": 3, "denoise_25": 3, "denoise_50": 3, "derain": 120, "dehaze": 1}
@@ -107,13 +108,16 @@ class PairedDataset(Dataset):
         seed: base seed of the synthetic degradations.
         crop: side of a centre crop taken after synthesis, for quick validation (None = whole images; images
             smaller than ``crop`` keep their size along that axis).
+        multiple_of: centre-crop every image to a multiple of this *before* synthesis, as PromptIR's test sets do
+            (``crop_img(..., base=16)`` on the clean image, then the noise): the ``promptir`` protocol's inputs.
 
     Item: ``{"lq": (3, H, W) float32 in [0, 1], "gt": (3, H, W), "task": str, "task_id": int, "key": str}``, with
     ``task_id`` the index of the task in :attr:`tasks`.
     """
 
-    def __init__(self, records: Records, seed: int = 0, crop: Optional[int] = None):
+    def __init__(self, records: Records, seed: int = 0, crop: Optional[int] = None, multiple_of: int = 1):
         self.tasks, self.records = _flatten(records)
+        self.multiple_of = _check_int("multiple_of", multiple_of, 1)
         self._task_ids = [self.tasks.index(r.task) for r in self.records]
         self.seed = _check_int("seed", seed, 0)
         self.crop = None if crop is None else _check_int("crop", crop, 1)
@@ -124,9 +128,11 @@ class PairedDataset(Dataset):
     def __getitem__(self, index: int) -> Sample:
         record = self.records[index]
         if record.synth is None:
-            lq, gt = _read_pair(record)
+            lq, gt = (center_crop_to_multiple(img, self.multiple_of) for img in _read_pair(record))
         else:
             gt, depth = _read_clean(record)
+            gt = center_crop_to_multiple(gt, self.multiple_of)
+            depth = None if depth is None else center_crop_to_multiple(depth, self.multiple_of)
             lq = _synthesise(record, gt, depth, rng_for(self.seed, record.key, record.task))
         if self.crop is not None:
             h, w = gt.shape[:2]

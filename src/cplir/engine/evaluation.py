@@ -19,19 +19,25 @@ from cplir.data.image_io import write_png
 from cplir.engine.distributed import DistInfo, all_reduce_sum
 from cplir.inference import run_padded
 from cplir.metrics import psnr_torch, ssim_torch
+from cplir.metrics.protocols import PROMPTIR_CROP_BASE
 
 FIELDS = ("psnr", "ssim", "l1")
 
 
 def build_test_sets(cfg, max_images: int = 0) -> Dict[str, PairedDataset]:
-    """The config's test sets by name; ``max_images`` > 0 keeps an evenly spread, fixed subset of each task."""
+    """The config's test sets by name; ``max_images`` > 0 keeps an evenly spread, fixed subset of each task.
+
+    Under the ``promptir`` protocol images are centre-cropped to a multiple of 16 before synthesis and before the
+    model sees them, as PromptIR's test sets do (the metric's own crop is then a no-op).
+    """
+    multiple = PROMPTIR_CROP_BASE if cfg.eval.protocol == "promptir" else 1
     sets = {}
     for source in cfg.data.test:
         records = load_benchmark(source.benchmark, source.root, source.split, **source.options)
         if max_images:
             records = {task: recs[:: max(1, len(recs) // max_images)][:max_images] for task, recs in records.items()}
         name = source.benchmark if len(cfg.data.test) == 1 else f"{source.benchmark}:{source.root}"
-        sets[name] = PairedDataset(records, seed=cfg.seed)
+        sets[name] = PairedDataset(records, seed=cfg.seed, multiple_of=multiple)
     return sets
 
 
