@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Sequence, Union
 
 import re
 
@@ -316,7 +316,7 @@ def validate(cfg: Config) -> Config:
     need(o.lr > 0, f"train.optim.lr must be positive, got {o.lr}")
     need(0 <= o.warmup_iters <= max(o.schedule_iters, t.iterations),
          f"train.optim.warmup_iters must be between 0 and the schedule length, got {o.warmup_iters}")
-    need(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), f"train.optim.betas must be two numbers in [0, 1)")
+    need(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), "train.optim.betas must be two numbers in [0, 1)")
     need(o.grad_clip >= 0, "train.optim.grad_clip must be >= 0 (0 disables clipping)")
     need(0 <= t.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
     need(t.log_every >= 1 and t.val_every >= 0 and t.save_every >= 0, "train.log_every must be >= 1, "
