@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from cplir.data.benchmarks import load_benchmark
-from cplir.data.datasets import PairedDataset
+from cplir.data.datasets import PairedDataset, build_eval_loader
 from cplir.data.image_io import write_png
 from cplir.engine.distributed import DistInfo, all_reduce_sum
 from cplir.inference import run_padded
@@ -53,29 +53,30 @@ def _gather_names(names: List[str], dist: DistInfo) -> List[str]:
 
 
 @torch.no_grad()
-def evaluate(model: Callable, datasets: Dict[str, torch.utils.data.Dataset], protocol: str, crop_border: int = 0,
+def evaluate(model: Callable, datasets: Dict[str, PairedDataset], protocol: str, crop_border: int = 0,
              pad_multiple: int = 8, device: torch.device = torch.device("cpu"), dist: DistInfo = DistInfo(),
-             autocast=contextlib.nullcontext, progress: bool = False,
-             save_dir: Optional[Path] = None) -> Dict[str, Dict[str, float]]:
+             autocast=contextlib.nullcontext, progress: bool = False, save_dir: Optional[Path] = None,
+             num_workers: int = 0) -> Dict[str, Dict[str, float]]:
     """Scores per task: ``{task: {"psnr", "ssim", "l1", "count"}}`` (tasks prefixed by the set name when there
     are several sets). Restored images are written to ``save_dir/<set>/<task>/`` when given."""
     sums: Dict[str, torch.Tensor] = {}
-    total = sum(len(range(dist.rank, len(ds), dist.world_size)) for ds in datasets.values())
-    bar = tqdm(total=total, disable=not progress, desc="evaluate", unit="img", dynamic_ncols=True)
-    for set_name, dataset in datasets.items():
-        for index in range(dist.rank, len(dataset), dist.world_size):
-            sample = dataset[index]
-            lq, gt = sample["lq"][None].to(device), sample["gt"][None].to(device)
+    loaders = {name: build_eval_loader(ds, num_workers, dist.rank, dist.world_size) for name, ds in datasets.items()}
+    bar = tqdm(total=sum(len(loader) for loader in loaders.values()), disable=not progress, desc="evaluate",
+               unit="img", dynamic_ncols=True)
+    for set_name, loader in loaders.items():
+        for sample in loader:  # batches of one image: sizes differ
+            lq, gt = sample["lq"].to(device), sample["gt"].to(device)
+            task = sample["task"][0]
             with autocast():
                 out = run_padded(model, lq, pad_multiple)
             out = out.float().clamp(0, 1)
-            key = sample["task"] if len(datasets) == 1 else f"{set_name}/{sample['task']}"
+            key = task if len(datasets) == 1 else f"{set_name}/{task}"
             row = torch.stack([psnr_torch(out, gt, protocol, crop_border)[0].double(),
                                ssim_torch(out, gt, protocol, crop_border)[0].double(),
                                (out - gt).abs().mean().double(), torch.ones((), dtype=torch.double, device=device)])
             sums[key] = sums.get(key, torch.zeros(4, dtype=torch.double, device=device)) + row
             if save_dir is not None:
-                write_png(Path(save_dir) / set_name / sample["task"] / (Path(sample["key"]).stem + ".png"), out[0])
+                write_png(Path(save_dir) / set_name / task / (Path(sample["key"][0]).stem + ".png"), out[0])
             bar.update(1)
     bar.close()
     names = _gather_names(sorted(sums), dist)

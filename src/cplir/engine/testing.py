@@ -35,7 +35,8 @@ def run_test(cfg: Config, checkpoint, out_dir: Optional[str] = None, save_images
     out = Path(out_dir) if out_dir else cfg.run_dir / "test"
     e = cfg.eval
     per_task = evaluate(model, datasets, e.protocol, e.crop_border, e.pad_multiple, dist.device, dist,
-                        contextlib.nullcontext, progress=True, save_dir=out / "images" if save_images else None)
+                        contextlib.nullcontext, progress=True, save_dir=out / "images" if save_images else None,
+                        num_workers=cfg.data.num_workers)
     print(format_table(per_task, e.protocol, e.crop_border))
     paths = write_results(per_task, e.protocol, e.crop_border, out,
                           extra={"checkpoint": str(checkpoint), "weights": weights, "config": cfg.name})

@@ -227,7 +227,7 @@ class Trainer:
         model.eval()
         e = self.cfg.eval
         per_task = evaluate(model, self.val_sets, e.protocol, e.crop_border, e.pad_multiple, self.device,
-                            self.dist, self.autocast)
+                            self.dist, self.autocast, num_workers=self.cfg.data.num_workers)
         self.last_per_task = per_task
         results = flatten(per_task)
         self.logger.log("val", self.iteration, results, protocol=e.protocol,
