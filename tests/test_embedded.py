@@ -13,7 +13,7 @@ import torch
 from cplir.cli import main
 from cplir.data.benchmarks import load_benchmark
 from cplir.data.datasets import PairedDataset
-from cplir.data.degradations import CDD11_CLASSES, MIOIR_TASKS, degrade, rng_for
+from cplir.data.degradations import CDD11_CLASSES, MIOIR_TASKS, degrade, rng_for, stretch_depth
 from cplir.data.embedded import SCENES, disparity_depth
 from cplir.data.image_io import read_image, read_image_uint8
 from cplir.errors import DataError
@@ -124,7 +124,8 @@ def test_motorcycle_haze_uses_its_real_depth_and_the_others_pseudo_depth():
     hazy = PairedDataset(list(records.values()), seed=0)[index]["lq"]
     clean = read_image_uint8(left.clean)
     with_pseudo_depth = degrade(clean, "haze", rng_for(0, left.key, left.task))
-    with_real_depth = degrade(clean, "haze", rng_for(0, left.key, left.task), depth=depth)
+    # the loader normalises a depth file over the whole scene before any crop
+    with_real_depth = degrade(clean, "haze", rng_for(0, left.key, left.task), depth=stretch_depth(depth))
     to_uint8 = (hazy.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     np.testing.assert_array_equal(to_uint8, with_real_depth)
     assert np.abs(to_uint8.astype(int) - with_pseudo_depth).mean() > 5

@@ -122,6 +122,18 @@ def test_every_parameter_gets_a_gradient_under_top1_routing(data_root, tmp_path)
         assert all((norms[j] > 0) == (j in chosen) for j in range(block.num_prompts))
 
 
+def test_cpr_config_reaches_the_loss(data_root, tmp_path):
+    """form: code turns channel normalisation on unless the config says otherwise; vgg picks the network."""
+    def loss(**extra):
+        return Trainer(tiny_config(data_root, tmp_path, **CPR, **extra), DistInfo(), progress=False).cpr_loss
+
+    paper, code = loss(), loss(loss__cpr__form="code")
+    assert (paper.channel_norm, paper.positive, paper.negative_reduction) == (False, True, "mean")
+    assert (code.channel_norm, code.positive, code.negative_reduction) == (True, False, "sum")
+    assert loss(loss__cpr__form="code", loss__cpr__channel_norm=False).channel_norm is False
+    assert paper.vgg.arch == "vgg19" and loss(loss__cpr__vgg="vgg16").vgg.arch == "vgg16"
+
+
 def test_bf16_autocast_run_trains(data_root, tmp_path):
     cfg = tiny_config(data_root, tmp_path, **CPR, train__amp="bf16", train__iterations=2, train__val_every=0)
     run_training(cfg, DistInfo(), progress=False)

@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import re
 
@@ -84,7 +84,7 @@ class CPRConfig:
     num_negatives: int = 4
     form: str = "paper"  # "paper" | "code"
     distance: str = "l2"  # "l2" | "l1"
-    channel_norm: bool = False
+    channel_norm: Optional[bool] = None  # None: the form's choice (paper: off, code: on)
     vgg: str = "vgg19"
     vgg_weights: str = ""  # path, "" to search the usual places, or "random" (tests and the embedded demo only)
     layers: List[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from cplir.data.degradations import degrade, rng_for
+from cplir.data.degradations import DEGRADATION_PARAMS, degrade, pseudo_depth, rng_for, stretch_depth
 from cplir.data.image_io import read_image, read_image_uint8, to_tensor
 from cplir.data.records import PairRecord, TaskRecords
 from cplir.errors import DataError
@@ -67,15 +67,22 @@ def _read_pair(record: PairRecord) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _read_clean(record: PairRecord) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """Clean image of a synthesised record, uint8 (H, W, 3), and its depth map (H, W) in [0, 1] or None."""
+    """Clean image of a synthesised record, uint8 (H, W, 3), and the scene depth d (H, W) in [0, 1] when its
+    degradation takes one: the record's depth map, else :func:`pseudo_depth` of the whole clean image.
+
+    Depth belongs to the whole scene: crops take a window of it, so a crop's haze keeps the scene's scale
+    instead of being re-normalised to span the full range.
+    """
     clean = read_image_uint8(record.clean)
-    if record.depth is None:
+    if "depth" not in DEGRADATION_PARAMS[record.synth]:
         return clean, None
+    if record.depth is None:
+        return clean, pseudo_depth(clean)
     depth = read_image(record.depth)[..., 0]
     if depth.shape != clean.shape[:2]:
         raise DataError(f"depth map {record.depth} ({depth.shape[1]}x{depth.shape[0]}) does not match the size of "
                         f"{record.clean} ({clean.shape[1]}x{clean.shape[0]})")
-    return clean, depth
+    return clean, stretch_depth(depth)  # normalised over the whole scene
 
 
 def _synthesise(record: PairRecord, clean: np.ndarray, depth: Optional[np.ndarray],

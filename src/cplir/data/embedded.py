@@ -59,7 +59,7 @@ from PIL import Image
 
 from cplir.data.benchmarks import PROMPTIR_SIGMAS, DataReport, _choose, register_benchmark
 from cplir.data.degradations import CDD11_CLASSES, DEGRADATIONS, MIOIR_TASKS
-from cplir.data.degradations.haze import normalise_depth
+from cplir.data.degradations.haze import stretch_depth
 from cplir.data.image_io import read_image_uint8
 from cplir.data.records import PairRecord, TaskRecords
 from cplir.errors import DataError
@@ -184,7 +184,7 @@ def disparity_depth(disparity_file: Path, view: int) -> np.ndarray:
         disparity = archive[archive.files[0]].astype(np.float64)
     if view == 1:
         disparity = _right_view_disparity(disparity)
-    return normalise_depth(1.0 / _fill_unknown(disparity), disparity.shape)
+    return stretch_depth(1.0 / _fill_unknown(disparity))
 
 
 def _view_files(scene: Scene, view: int, data: Path, crop: Optional[int]) -> Tuple[Path, Optional[Path]]:

@@ -83,7 +83,8 @@ class Trainer:
         if cpr.enabled:
             self.cpr_loss = ContrastivePromptLoss(
                 alpha=cpr.alpha, form=cpr.form, distance=cpr.distance, channel_norm=cpr.channel_norm,
-                layers=cpr.layers, layer_weights=cpr.layer_weights, vgg=_vgg_spec(cpr.vgg_weights)).to(self.device)
+                layers=cpr.layers, layer_weights=cpr.layer_weights, vgg=_vgg_spec(cpr.vgg_weights),
+                arch=cpr.vgg).to(self.device)
         if spn.enabled:
             self.bank = NegativeModelBank(self.net, spn.intervals, spn.decays, spn.start, seed=cfg.seed + 1)
             self.bank.to(self.device)

@@ -42,8 +42,9 @@ class ContrastivePromptLoss(nn.Module):
         layers, layer_weights: VGG layers φ_l and their weights w_l.
         channel_norm: unit-normalise VGG feature vectors along the channel axis before comparing them.
         positive: include ``L_pos``; ``negative_reduction``: ``"mean"`` or ``"sum"`` over the m negatives.
-        vgg: a :class:`VGGFeatures` yielding ``layers``, or the weights spec of a VGG19 to build
+        vgg: a :class:`VGGFeatures` yielding ``layers``, or the weights spec of the VGG to build
             (None: find torchvision's file; a path; ``"random"``).
+        arch: ``"vgg19"`` (CPLIR's) or ``"vgg16"``, when ``vgg`` is not a built network.
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class ContrastivePromptLoss(nn.Module):
         positive: bool | None = None,
         negative_reduction: str | None = None,
         vgg: VGGFeatures | str | os.PathLike | None = None,
+        arch: str = "vgg19",
     ):
         super().__init__()
         if form not in _FORMS:
@@ -74,7 +76,7 @@ class ContrastivePromptLoss(nn.Module):
         self.channel_norm = defaults["channel_norm"] if channel_norm is None else bool(channel_norm)
         self.positive = defaults["positive"] if positive is None else bool(positive)
         self.negative_reduction = negative_reduction
-        self.vgg = resolve_vgg(vgg, "vgg19", tuple(self.layer_weights))
+        self.vgg = resolve_vgg(vgg, arch, tuple(self.layer_weights))
 
     def _distance(self, features_a: dict[str, Tensor], features_b: dict[str, Tensor]) -> Tensor:
         return weighted_feature_distance(

@@ -15,17 +15,18 @@ given as keywords, and the same generator state always gives the same image.
 from cplir.data.degradations._filters import gaussian_kernel
 from cplir.data.degradations.blur import add_gaussian_blur
 from cplir.data.degradations.cdd11 import CDD11_CLASSES, cdd11_composite
-from cplir.data.degradations.haze import add_haze, pseudo_depth
+from cplir.data.degradations.haze import add_haze, normalise_depth, pseudo_depth, stretch_depth
 from cplir.data.degradations.jpeg import jpeg_compress
 from cplir.data.degradations.lowlight import low_light_gamma, low_light_retinex
 from cplir.data.degradations.noise import PROMPTIR_SIGMAS, add_gaussian_noise, add_gaussian_noise_promptir
 from cplir.data.degradations.rain import add_rain, rain_streaks
-from cplir.data.degradations.registry import DEGRADATIONS, MIOIR_TASKS, degrade, rng_for
+from cplir.data.degradations.registry import DEGRADATION_PARAMS, DEGRADATIONS, MIOIR_TASKS, degrade, rng_for
 from cplir.data.degradations.resize import bicubic_down_up
 from cplir.data.degradations.snow import add_snow, snow_mask
 
 __all__ = [
     "CDD11_CLASSES",
+    "DEGRADATION_PARAMS",
     "DEGRADATIONS",
     "MIOIR_TASKS",
     "PROMPTIR_SIGMAS",
@@ -42,8 +43,10 @@ __all__ = [
     "jpeg_compress",
     "low_light_gamma",
     "low_light_retinex",
+    "normalise_depth",
     "pseudo_depth",
     "rain_streaks",
     "rng_for",
     "snow_mask",
+    "stretch_depth",
 ]

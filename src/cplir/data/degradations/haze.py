@@ -22,17 +22,26 @@ def _min_filter(x: np.ndarray, size: int) -> np.ndarray:
 
 
 def normalise_depth(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Min-max normalise a depth map (larger = farther) of shape ``shape`` = (H, W) to [0, 1].
+    """Depth map (larger = farther) of shape ``shape`` = (H, W) as d in [0, 1].
 
-    A constant map means every point is equally far: it becomes all ones (homogeneous haze).
+    A map whose values already lie in [0, 1] is taken as d unchanged, so a crop of a scene's normalised depth keeps
+    the scene's scale (training crops must not each span the full haze range); any other map is min-max
+    normalised, and a constant one outside [0, 1] means every point is equally far: all ones (homogeneous haze).
     """
     depth = np.asarray(depth, dtype=np.float64)
     if depth.shape != tuple(shape):
         raise ValueError(f"depth must have the image's shape {tuple(shape)}, got {depth.shape}")
     if not np.isfinite(depth).all():
         raise ValueError("depth holds NaN or infinite values")
+    if depth.min() >= 0.0 and depth.max() <= 1.0:
+        return depth
+    return stretch_depth(depth)
+
+
+def stretch_depth(depth: np.ndarray) -> np.ndarray:
+    """Min-max normalise (H, W) to [0, 1]; a constant map becomes all ones (every point equally far)."""
     low, high = depth.min(), depth.max()
-    return np.ones(shape) if high - low < 1e-12 else (depth - low) / (high - low)
+    return np.ones(depth.shape) if high - low < 1e-12 else (depth - low) / (high - low)
 
 
 def pseudo_depth(img: np.ndarray, *, patch: int = 15) -> np.ndarray:
@@ -50,8 +59,7 @@ def pseudo_depth(img: np.ndarray, *, patch: int = 15) -> np.ndarray:
     dark = _min_filter(img.min(axis=2).astype(np.float64) / 255, patch)
     vertical = np.broadcast_to(np.linspace(1.0, 0.0, h)[:, None], (h, w))
     sigma = patch / 2
-    depth = separable_filter(0.5 * vertical + 0.5 * dark, gaussian_kernel_1d(gaussian_size(sigma), sigma))
-    return normalise_depth(depth, (h, w))
+    return stretch_depth(separable_filter(0.5 * vertical + 0.5 * dark, gaussian_kernel_1d(gaussian_size(sigma), sigma)))
 
 
 def add_haze(
@@ -72,7 +80,8 @@ def add_haze(
         level: ``"id"`` or ``"ood"``.
         beta: scattering coefficient >= 0 instead of the draw.
         airlight: atmospheric light A in [0, 1] (times 255) instead of the draw.
-        depth: (H, W) depth map, larger = farther, any scale; min-max normalised to d in [0, 1].
+        depth: (H, W) depth map, larger = farther: values in [0, 1] are used as d, any other range is min-max
+            normalised (:func:`normalise_depth`).
             ``None`` uses :func:`pseudo_depth` of ``img``.
         homogeneous: use d = 1 everywhere (uniform transmission ``exp(-β)``) instead of any depth.
 

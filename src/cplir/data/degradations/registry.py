@@ -48,6 +48,11 @@ DEGRADATIONS: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
+# Parameter names of every degradation, read once (loaders ask per sample whether one takes `depth` or `level`).
+DEGRADATION_PARAMS: dict[str, frozenset] = {name: frozenset(inspect.signature(fn).parameters)
+                                            for name, fn in DEGRADATIONS.items()}
+
+
 def degrade(img: np.ndarray, name: str, rng: np.random.Generator, level: str = "id", **overrides) -> np.ndarray:
     """Apply the degradation registered as ``name``.
 
@@ -65,8 +70,8 @@ def degrade(img: np.ndarray, name: str, rng: np.random.Generator, level: str = "
     if name not in DEGRADATIONS:
         raise ValueError(f"unknown degradation {name!r}; choose one of {sorted(DEGRADATIONS)}")
     fn = DEGRADATIONS[name]
-    params = inspect.signature(fn).parameters
-    accepted = [p for p in params if p not in ("img", "rng", "level")]
+    params = DEGRADATION_PARAMS[name]
+    accepted = sorted(p for p in params if p not in ("img", "rng", "level"))
     unknown = sorted(set(overrides) - set(accepted))
     if unknown:
         raise ValueError(f"degradation {name!r} has no parameter(s) {unknown}; it accepts {accepted}")
