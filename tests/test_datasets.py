@@ -49,11 +49,11 @@ def test_synthetic_test_noise_does_not_depend_on_file_order(tmp_path, monkeypatc
     assert PairedDataset(first.records, seed=1)[0]["lq"].ne(first[0]["lq"]).any()
 
 
-def test_paired_dataset_reads_file_pairs_with_task_ids_and_optional_centre_crop(tmp_path):
+def test_paired_dataset_reads_file_pairs_with_task_ids(tmp_path):
     records = {"derain": textured_pairs(tmp_path, 2), "dehaze": textured_pairs(tmp_path, 1, task="dehaze")}
-    dataset = PairedDataset(records, crop=24)
+    dataset = PairedDataset(records)
     sample = dataset[2]
-    assert sample["lq"].shape == (3, 24, 24) and sample["lq"].dtype == torch.float32
+    assert sample["lq"].shape == (3, 32, 40) and sample["lq"].dtype == torch.float32
     assert (sample["task"], sample["task_id"], sample["key"]) == ("dehaze", 1, "lq/dehaze0.png")
     assert torch.allclose(sample["lq"] - sample["gt"], torch.full_like(sample["gt"], SHIFT / 255), atol=1e-6)
     assert PairedDataset(records)[0]["gt"].shape == (3, 32, 40)

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from cplir.data.degradations import CDD11_CLASSES, DEGRADATIONS, MIOIR_TASKS, PROMPTIR_SIGMAS
+from cplir.data.degradations import CDD11_CLASSES, DEGRADATION_PARAMS, MIOIR_TASKS, PROMPTIR_SIGMAS
 from cplir.data.degradations.resize import SR_MODES
 from cplir.data.image_io import is_image_file, read_image
 from cplir.data.records import PairRecord, TaskRecords
@@ -584,7 +584,7 @@ def mioir_seven_task(root: Path, split: str, report: DataReport, *, tasks=MIOIR_
     clean = _scan_task(tasks, root, report, recursive=True)
     records = {}
     for task in tasks:
-        params = {"level": level} if "level" in inspect.signature(DEGRADATIONS[task]).parameters else {}
+        params = {"level": level} if "level" in DEGRADATION_PARAMS[task] else {}
         if task == "sr":
             params["mode"] = sr_mode
         records[task] = _synthesised(task, clean, task, params, root)

@@ -20,7 +20,7 @@ from cplir.analysis.plots import image_grid
 from cplir.config import DataSource, load_config
 from cplir.data.benchmarks import (MAX_LISTED, SPLITS, DataReport, list_benchmarks, scan_benchmark,
                                    verify_images)
-from cplir.data.datasets import PairedDataset
+from cplir.data.datasets import PairedDataset, evenly_spaced
 from cplir.data.embedded import ROOT_NAME as EMBEDDED
 from cplir.data.image_io import to_image
 from cplir.data.records import TaskRecords
@@ -253,8 +253,7 @@ def preview(target: Union[str, Path], out_png: Union[str, Path], per_task: int =
         for task, items in records.items():
             if not items:
                 continue
-            step = max(1, len(items) // per_task)
-            dataset = PairedDataset(items[::step][:per_task], seed=seed)
+            dataset = PairedDataset(evenly_spaced(items, per_task), seed=seed)
             samples = [dataset[i] for i in range(len(dataset))]
             rows.append([to_image(sample[kind]) for sample in samples for kind in ("lq", "gt")])
             titles.append(task if len(scans) == 1 else f"{source.benchmark}:{task}")

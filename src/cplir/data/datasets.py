@@ -92,6 +92,11 @@ def _synthesise(record: PairRecord, clean: np.ndarray, depth: Optional[np.ndarra
     return degrade(clean, record.synth, rng, **record.params, **extra)
 
 
+def evenly_spaced(items: Sequence, count: int) -> list:
+    """At most ``count`` items spread evenly over ``items`` (a fixed subset: the first, then every k-th)."""
+    return list(items[:: max(1, len(items) // count)][:count])
+
+
 def _sample(lq: np.ndarray, gt: np.ndarray, record: PairRecord, task_id: int) -> Sample:
     return {"lq": to_tensor(lq)[0], "gt": to_tensor(gt)[0], "task": record.task, "task_id": task_id,
             "key": record.key}
@@ -113,8 +118,6 @@ class PairedDataset(Dataset):
     Args:
         records: TaskRecords or a list of records.
         seed: base seed of the synthetic degradations.
-        crop: side of a centre crop taken after synthesis, for quick validation (None = whole images; images
-            smaller than ``crop`` keep their size along that axis).
         multiple_of: centre-crop every image to a multiple of this *before* synthesis, as PromptIR's test sets do
             (``crop_img(..., base=16)`` on the clean image, then the noise): the ``promptir`` protocol's inputs.
 
@@ -122,12 +125,11 @@ class PairedDataset(Dataset):
     ``task_id`` the index of the task in :attr:`tasks`.
     """
 
-    def __init__(self, records: Records, seed: int = 0, crop: Optional[int] = None, multiple_of: int = 1):
+    def __init__(self, records: Records, seed: int = 0, multiple_of: int = 1):
         self.tasks, self.records = _flatten(records)
         self.multiple_of = _check_int("multiple_of", multiple_of, 1)
         self._task_ids = [self.tasks.index(r.task) for r in self.records]
         self.seed = _check_int("seed", seed, 0)
-        self.crop = None if crop is None else _check_int("crop", crop, 1)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -141,11 +143,6 @@ class PairedDataset(Dataset):
             gt = center_crop_to_multiple(gt, self.multiple_of)
             depth = None if depth is None else center_crop_to_multiple(depth, self.multiple_of)
             lq = _synthesise(record, gt, depth, rng_for(self.seed, record.key, record.task))
-        if self.crop is not None:
-            h, w = gt.shape[:2]
-            top, left = max(0, (h - self.crop) // 2), max(0, (w - self.crop) // 2)
-            window = (slice(top, top + self.crop), slice(left, left + self.crop))
-            lq, gt = lq[window], gt[window]
         return _sample(lq, gt, record, self._task_ids[index])
 
 

@@ -48,7 +48,6 @@ as 16-bit PNG files in the cache and set as ``record.depth`` of every record who
 """
 
 import importlib.util
-import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +57,7 @@ import numpy as np
 from PIL import Image
 
 from cplir.data.benchmarks import PROMPTIR_SIGMAS, DataReport, _choose, register_benchmark
-from cplir.data.degradations import CDD11_CLASSES, DEGRADATIONS, MIOIR_TASKS
+from cplir.data.degradations import CDD11_CLASSES, DEGRADATION_PARAMS, MIOIR_TASKS
 from cplir.data.degradations.haze import stretch_depth
 from cplir.data.image_io import read_image_uint8
 from cplir.data.records import PairRecord, TaskRecords
@@ -261,7 +260,7 @@ def embedded(root: Path, split: str, report: DataReport, *, variant="three_task"
     views = _scene_views(split, max_size)
     records: TaskRecords = {}
     for task, synth, params in recipes:
-        takes_depth = "depth" in inspect.signature(DEGRADATIONS[synth]).parameters
+        takes_depth = "depth" in DEGRADATION_PARAMS[synth]
         records[task] = [PairRecord(task=task, clean=clean, synth=synth, params=dict(params), key=key,
                                     depth=depth if takes_depth else None) for key, clean, depth in views]
     return records

@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from cplir.data.benchmarks import load_benchmark
-from cplir.data.datasets import PairedDataset, build_eval_loader
+from cplir.data.datasets import PairedDataset, build_eval_loader, evenly_spaced
 from cplir.data.image_io import write_png
 from cplir.engine.distributed import DistInfo, all_reduce_sum
 from cplir.inference import run_padded
@@ -35,7 +35,7 @@ def build_test_sets(cfg, max_images: int = 0) -> Dict[str, PairedDataset]:
     for source in cfg.data.test:
         records = load_benchmark(source.benchmark, source.root, source.split, **source.options)
         if max_images:
-            records = {task: recs[:: max(1, len(recs) // max_images)][:max_images] for task, recs in records.items()}
+            records = {task: evenly_spaced(recs, max_images) for task, recs in records.items()}
         name = source.benchmark if len(cfg.data.test) == 1 else f"{source.benchmark}:{source.root}"
         sets[name] = PairedDataset(records, seed=cfg.seed, multiple_of=multiple)
     return sets

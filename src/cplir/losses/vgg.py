@@ -62,10 +62,9 @@ def _build_features(arch: str, last_index: int) -> nn.Sequential:
     return nn.Sequential(*modules[: last_index + 1])
 
 
-def torch_home() -> Path:
-    """``$TORCH_HOME``, defaulting like torch.hub to ``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``."""
-    default = os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
-    return Path(os.path.expanduser(os.environ.get("TORCH_HOME") or default))
+def hub_checkpoints() -> Path:
+    """torch.hub's checkpoint folder: ``$TORCH_HOME/hub/checkpoints`` (or wherever ``torch.hub.set_dir`` points)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def _where_to_put(arch: str) -> str:
@@ -73,7 +72,7 @@ def _where_to_put(arch: str) -> str:
     return (
         f"Put torchvision's ImageNet {arch.upper()} weights ({name}) in one of: (1) a path given explicitly "
         f"(the VGG weights path of the config), (2) the file named by the environment variable "
-        f"{WEIGHT_ENV_VARS[arch]}, (3) {torch_home() / 'hub' / 'checkpoints' / name}. Nothing is downloaded at "
+        f"{WEIGHT_ENV_VARS[arch]}, (3) {hub_checkpoints() / name}. Nothing is downloaded at "
         f"run time. For tests or the demo only, ask for a random-initialised network with weights='random'."
     )
 
@@ -92,7 +91,7 @@ def find_vgg_weights(arch: str, path: str | os.PathLike | None = None) -> Path |
     elif env_value:
         candidate, origin = Path(env_value).expanduser(), f"from ${WEIGHT_ENV_VARS[arch]}"
     else:
-        candidate = torch_home() / "hub" / "checkpoints" / WEIGHT_FILES[arch]
+        candidate = hub_checkpoints() / WEIGHT_FILES[arch]
         return candidate if candidate.is_file() else None
     if not candidate.is_file():
         raise CheckpointError(f"VGG weight file {candidate} ({origin}) does not exist. {_where_to_put(arch)}")
