@@ -47,6 +47,9 @@ from cplir.errors import DataError, ImageReadError
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
+PROMPTIR_TASKS = ("denoise", "derain", "dehaze")  # denoise becomes one task per σ
+ADAIR_TASKS = PROMPTIR_TASKS + ("deblur", "enhance")
+FIVE_TASK_TEST_SIGMAS = (25,)  # the five-task table reports BSD68 at σ=25 only
 CDD11_CLEAN = "clear"
 MAX_LISTED = 10  # problems listed in one error message; the count says how many there are in all
 
@@ -537,8 +540,7 @@ def promptir_three_task(root: Path, split: str, report: DataReport, *, tasks=("d
             ``Train/Dehaze``). Default: looked up in ``ROOT/data_dir``, then ``ROOT/../data_dir`` (PromptIR's
             checkout keeps ``data/`` and ``data_dir/`` side by side), then ``ROOT``; each list separately.
     """
-    return _promptir_records(root, split, report, _choose("tasks", tasks, ("denoise", "derain", "dehaze")), sigmas,
-                             lists_dir)
+    return _promptir_records(root, split, report, _choose("tasks", tasks, PROMPTIR_TASKS), sigmas, lists_dir)
 
 
 @register_benchmark("adair_five_task")
@@ -552,10 +554,8 @@ def adair_five_task(root: Path, split: str, report: DataReport, *,
     15/25/50 for training and to 25 alone for testing (the five-task table reports BSD68 at σ=25).
     """
     if sigmas is None:
-        sigmas = PROMPTIR_SIGMAS if split == "train" else (25,)
-    return _promptir_records(root, split, report,
-                             _choose("tasks", tasks, ("denoise", "derain", "dehaze", "deblur", "enhance")), sigmas,
-                             lists_dir)
+        sigmas = PROMPTIR_SIGMAS if split == "train" else FIVE_TASK_TEST_SIGMAS
+    return _promptir_records(root, split, report, _choose("tasks", tasks, ADAIR_TASKS), sigmas, lists_dir)
 
 
 # ----------------------------------------------------------------------------------------------------------------

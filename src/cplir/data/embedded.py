@@ -56,7 +56,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from cplir.data.benchmarks import PROMPTIR_SIGMAS, DataReport, _choose, register_benchmark
+from cplir.data.benchmarks import (ADAIR_TASKS, FIVE_TASK_TEST_SIGMAS, PROMPTIR_SIGMAS, PROMPTIR_TASKS, DataReport,
+                                   _choose, register_benchmark)
 from cplir.data.degradations import CDD11_CLASSES, DEGRADATION_PARAMS, MIOIR_TASKS
 from cplir.data.degradations.haze import stretch_depth
 from cplir.data.image_io import read_image_uint8
@@ -99,14 +100,13 @@ PACKAGE_DATA = {"skimage": "data", "sklearn": "datasets/images"}  # data folder 
 REQUIRED_PACKAGE = "skimage"  # the others are used when installed
 
 VARIANTS = {
-    "three_task": ("denoise", "derain", "dehaze"),
-    "five_task": ("denoise", "derain", "dehaze", "deblur", "enhance"),
+    "three_task": PROMPTIR_TASKS,
+    "five_task": ADAIR_TASKS,
     "seven_task": MIOIR_TASKS,
     "cdd11": CDD11_CLASSES,
 }
 # Degradation of each task of the PromptIR/AdaIR-style variants (denoise gives one task per σ).
 PROMPTIR_SYNTH = {"derain": "rain", "dehaze": "haze", "deblur": "blur", "enhance": "lowlight"}
-FIVE_TASK_TEST_SIGMAS = (25,)
 
 
 def cache_dir() -> Path:

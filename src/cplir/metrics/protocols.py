@@ -178,7 +178,8 @@ def check_crop_border(crop_border: int, shape: tuple) -> None:
     if not isinstance(crop_border, (int, np.integer)) or crop_border < 0:
         raise MetricInputError(f"crop_border must be a non-negative integer, got {crop_border!r}")
     if 2 * crop_border >= min(shape[:2]):
-        raise MetricInputError(f"crop_border={crop_border} removes the whole {shape[0]}×{shape[1]} image; use a smaller one")
+        raise MetricInputError(f"crop_border={crop_border} removes the whole {shape[0]}×{shape[1]} image; "
+                               "use a smaller one")
 
 
 def psnr_basicsr(restored: np.ndarray, target: np.ndarray, crop_border: int = 0, test_y_channel: bool = False) -> float:

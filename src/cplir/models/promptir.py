@@ -27,7 +27,8 @@ def default_prompt_dims(dim: int, multiple: int) -> tuple:
 
 
 class EncoderFeatures(NamedTuple):
-    """Encoder outputs: e1 (B, dim, H, W), e2 (B, 2dim, H/2, W/2), e3 (B, 4dim, H/4, W/4), latent (B, 8dim, H/8, W/8)."""
+    """Encoder outputs: e1 (B, dim, H, W), e2 (B, 2dim, H/2, W/2), e3 (B, 4dim, H/4, W/4),
+    latent (B, 8dim, H/8, W/8)."""
 
     e1: torch.Tensor
     e2: torch.Tensor
