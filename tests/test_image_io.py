@@ -212,3 +212,18 @@ def test_is_image_file():
     assert IMAGE_EXTENSIONS == (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
     assert all(is_image_file(f"a/b{ext.upper()}") for ext in IMAGE_EXTENSIONS)
     assert is_image_file("x.JpEg") and not is_image_file("x.txt") and not is_image_file("png")
+
+
+def test_uint8_reader_equals_rounded_float_reader_for_every_kind(tmp_path, rgb):
+    """read_image_uint8 takes a direct path for 8-bit colour modes; it must agree with read_image everywhere."""
+    source = smooth_rgb()
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    Image.fromarray(rgb).convert("RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(rgb).convert("P").save(tmp_path / "palette.png")
+    Image.fromarray(rgb).convert("L").save(tmp_path / "grey.png")
+    Image.fromarray(source).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)
+    Image.fromarray(source).save(tmp_path / "photo.jpg", quality=90)
+    Image.fromarray((np.arange(48 * 64).reshape(48, 64) * 20).astype(np.uint16)).save(tmp_path / "grey16.png")
+    for path in sorted(tmp_path.iterdir()):
+        expected = np.round(read_image(path) * 255).astype(np.uint8)
+        np.testing.assert_array_equal(read_image_uint8(path), expected, err_msg=path.name)

@@ -58,7 +58,8 @@ def _open_decoded(path: Path) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()  # full decode, so a truncated file fails here rather than later
-            return ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)  # no copy when there is nothing to rotate
+            return image
     except PermissionError:
         raise ImageReadError(f"cannot read image {path}: permission denied; make the file readable") from None
     except Image.UnidentifiedImageError:
@@ -99,8 +100,19 @@ def read_image(path: PathLike) -> np.ndarray:
 
 
 def read_image_uint8(path: PathLike) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB, rounded from :func:`read_image` (exact for 8-bit files)."""
-    return _quantize(read_image(path))
+    """Read an image file as (H, W, 3) uint8 RGB, rounded from :func:`read_image` (exact for 8-bit files).
+
+    8-bit colour and palette images skip the float round trip (it is exact for them anyway): the training
+    mix reads every clean image this way.
+    """
+    path = Path(path)
+    image = _open_decoded(path)
+    if image.mode in ("RGB", "P", "RGBA", "CMYK", "YCbCr"):
+        try:
+            return np.asarray(image.convert("RGB"))
+        except ValueError:  # a mode Pillow cannot convert: the general path raises the clear error
+            pass
+    return _quantize(_to_float_rgb(image, path))
 
 
 def _quantize(image: np.ndarray) -> np.ndarray:
