@@ -38,9 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from tqdm import tqdm
+
 from cplir.data.degradations import CDD11_CLASSES, DEGRADATION_PARAMS, MIOIR_TASKS, PROMPTIR_SIGMAS
 from cplir.data.degradations.resize import SR_MODES
-from cplir.data.image_io import is_image_file, read_image
+from cplir.data.image_io import is_image_file, read_image_uint8
 from cplir.data.records import PairRecord, TaskRecords
 from cplir.errors import DataError, ImageReadError
 
@@ -200,17 +202,20 @@ def load_benchmark(name: str, root: Union[str, Path], split: str = "train", *, a
     return records
 
 
-def verify_images(records: Union[TaskRecords, Iterable[PairRecord]]) -> List[Tuple[Path, str]]:
+def verify_images(records: Union[TaskRecords, Iterable[PairRecord]],
+                  progress: bool = False) -> List[Tuple[Path, str]]:
     """Open every file of ``records`` once; ``(path, problem)`` for each unreadable file or mismatched pair.
 
-    A pair whose degraded and clean images differ in size is reported under the degraded path.
+    A pair whose degraded and clean images differ in size is reported under the degraded path. ``progress``
+    shows a bar (a real benchmark has tens of thousands of files).
     """
     items = [r for rs in records.values() for r in rs] if isinstance(records, Mapping) else list(records)
     shapes: Dict[Path, Optional[Tuple[int, ...]]] = {}
     problems: List[Tuple[Path, str]] = []
-    for path in sorted({p for r in items for p in (r.clean, r.degraded, r.depth) if p is not None}):
+    paths = sorted({p for r in items for p in (r.clean, r.degraded, r.depth) if p is not None})
+    for path in tqdm(paths, desc="reading images", unit="img", disable=not progress, leave=False):
         try:
-            shapes[path] = read_image(path).shape
+            shapes[path] = read_image_uint8(path).shape
         except ImageReadError as error:
             shapes[path] = None
             problems.append((path, str(error)))

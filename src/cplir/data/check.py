@@ -146,7 +146,7 @@ def _detect_layouts(root: Path, split: Optional[str]) -> Tuple[List[Scan], List[
 # Checking and printing
 # ----------------------------------------------------------------------------------------------------------------
 def _check_scan(source: DataSource, records: TaskRecords, report: DataReport) -> SourceCheck:
-    check = SourceCheck(source, report, unreadable=verify_images(records))
+    check = SourceCheck(source, report, unreadable=verify_images(records, progress=True))
     check.problems = report.errors(bool(source.options.get("allow_missing", False)))
     if check.unreadable:
         check.problems.append(f"{len(check.unreadable)} file(s) cannot be read or do not match their pair "
