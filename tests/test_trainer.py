@@ -59,7 +59,8 @@ def _losses(run: Path):
                                          "loss__spn__intervals": [1, 2], "loss__spn__decays": [0.5]}],
                          ids=["cpr", "spn"])
 def test_resume_continues_the_same_trajectory(data_root, tmp_path, extra, monkeypatch):
-    """Interrupt after 3 of 6 iterations (mid-epoch: 8 samples / batch 2 = 4 per epoch), resume, compare."""
+    """Interrupt after 4 of 6 iterations (the last checkpoint is at 3, mid-epoch: 4 batches per epoch), resume,
+    compare; the log keeps each iteration once (what came after the checkpoint is dropped and redone)."""
     whole = tiny_config(data_root, tmp_path / "whole", **extra)
     run_training(whole, DistInfo(), progress=False)
 
@@ -67,7 +68,7 @@ def test_resume_continues_the_same_trajectory(data_root, tmp_path, extra, monkey
     original = Trainer.training_step
 
     def interrupted(self, lq, gt):
-        if self.iteration == 3:
+        if self.iteration == 4:
             raise KeyboardInterrupt
         return original(self, lq, gt)
 
@@ -75,11 +76,13 @@ def test_resume_continues_the_same_trajectory(data_root, tmp_path, extra, monkey
     with pytest.raises(KeyboardInterrupt):
         run_training(cut, DistInfo(), progress=False)
     monkeypatch.undo()
+    assert [r["iteration"] for r in read_log(cut.run_dir, "train")] == [1, 2, 3, 4]
     assert main(["train", "--config", str(cut.run_dir / "config.yaml"), "--resume", "auto", "--no-progress",
                  "--device", "cpu"]) == 0
 
     a, b = _losses(whole.run_dir), _losses(cut.run_dir)
-    assert sorted(b) == [1, 2, 3, 4, 5, 6]
+    assert [r["iteration"] for r in read_log(cut.run_dir, "train")] == [1, 2, 3, 4, 5, 6]
+    assert [r["iteration"] for r in read_log(cut.run_dir, "val")] == [0, 3, 6]
     for it in range(1, 7):
         assert b[it] == pytest.approx(a[it], abs=1e-6), it
     final_a = load_training_checkpoint(whole.run_dir / "checkpoints" / "iter_00000006.pth")
@@ -89,6 +92,17 @@ def test_resume_continues_the_same_trajectory(data_root, tmp_path, extra, monkey
     if final_a["negatives"] is not None:
         for key, value in final_a["negatives"].items():
             torch.testing.assert_close(final_b["negatives"][key], value, rtol=0, atol=1e-6)
+
+
+def test_a_used_run_folder_is_not_overwritten(data_root, tmp_path, capsys):
+    cfg = tiny_config(data_root, tmp_path, train__iterations=3, train__val_every=0)
+    run_training(cfg, DistInfo(), progress=False)
+    saved = (cfg.run_dir / "checkpoints" / "iter_00000003.pth").read_bytes()
+    config = str(cfg.run_dir / "config.yaml")
+    assert main(["train", "--config", config, "--no-progress"]) == 2
+    assert "already holds checkpoints" in capsys.readouterr().err
+    assert (cfg.run_dir / "checkpoints" / "iter_00000003.pth").read_bytes() == saved
+    assert len(read_log(cfg.run_dir, "train")) == 3
 
 
 def test_batched_and_naive_negatives_train_alike(data_root, tmp_path):

@@ -4,6 +4,7 @@ The embedded data set (scikit-image's photographs with synthetic three-task degr
 without any download; the perceptual network of CPR uses random weights here, which the report says.
 """
 
+import shutil
 import time
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def find_config(name: str = DEMO_CONFIG) -> Path:
 def run_demo(out: str = "outputs/demo", overrides=()) -> int:
     out = Path(out)
     cfg = load_config(find_config(), [f"output_dir={out}", *overrides])
+    shutil.rmtree(cfg.run_dir, ignore_errors=True)  # the demo's own output: each run starts afresh
     start = time.perf_counter()
     trainer = Trainer(cfg, DistInfo(), progress=True)
     for label in trainer.random_vgg_labels():

@@ -37,6 +37,18 @@ class RunLogger:
                     self.writer.add_scalar(f"{kind}/{key}", value, iteration)
             self.writer.flush()
 
+    def start_fresh(self) -> None:
+        """A new run in this folder: an earlier run's log (one that never saved a checkpoint) is kept aside."""
+        if self.enabled and self.path.is_file():
+            self.path.rename(self.path.with_name(f"metrics.before-{int(time.time())}.jsonl"))
+
+    def truncate_after(self, iteration: int) -> None:
+        """Drop records logged after ``iteration``: a resumed run repeats them from its checkpoint."""
+        if self.enabled and self.path.is_file():
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line)["iteration"] <= iteration]
+            self.path.write_text("".join(line + "\n" for line in kept))
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()

@@ -20,8 +20,8 @@ from tqdm import tqdm
 from cplir.config import Config, dump_config, to_dict
 from cplir.data.benchmarks import load_benchmark
 from cplir.data.datasets import TrainingMix, build_train_loader, default_repeats
-from cplir.engine.checkpoint import (FORMAT, atomic_save, checkpoint_name, load_training_checkpoint,
-                                     prune_checkpoints)
+from cplir.engine.checkpoint import (FORMAT, atomic_save, checkpoint_name, list_checkpoints,
+                                     load_training_checkpoint, prune_checkpoints)
 from cplir.engine.distributed import DistInfo
 from cplir.engine.evaluation import build_test_sets, evaluate, flatten
 from cplir.engine.ema import ModelEMA
@@ -102,6 +102,12 @@ class Trainer:
         self.logger = RunLogger(self.run_dir, enabled=dist.is_main)
         if resume is not None:
             self.load_state_dict(load_training_checkpoint(resume))
+            self.logger.truncate_after(self.iteration)
+        elif list_checkpoints(self.run_dir / "checkpoints"):
+            raise CplirError(f"run folder {self.run_dir} already holds checkpoints of an earlier run: continue it with "
+                             "--resume auto, or start a new one under another name (--set name=...)")
+        else:
+            self.logger.start_fresh()
         if dist.is_main:
             dump_config(cfg, self.run_dir / "config.yaml")
             self.logger.log("run", self.iteration, {}, random_vgg=self.random_vgg_labels(),
