@@ -77,6 +77,23 @@ def test_promptir_style_crop_to_a_multiple_happens_before_synthesis(tmp_path):
     assert torch.allclose(pair["lq"] - pair["gt"], torch.full_like(pair["gt"], SHIFT / 255), atol=1e-6)
 
 
+def test_training_crops_keep_the_scene_depth_of_their_haze(tmp_path):
+    """Haze is pixel-wise given β, A and the depth: a training crop must equal the crop of the whole hazy image
+    (the depth is the scene's, cropped, not re-normalised over the crop)."""
+    from cplir.data.degradations import degrade, pseudo_depth
+
+    yy, xx = np.mgrid[0:48, 0:40]
+    clean = np.stack([yy * 4, xx * 5, (yy + xx) * 2], -1).clip(0, 255).astype(np.uint8)
+    Image.fromarray(clean).save(tmp_path / "scene.png")
+    record = PairRecord(task="dehaze", clean=tmp_path / "scene.png", synth="haze", key="scene.png")
+    mix = TrainingMix({"dehaze": [record]}, repeats={"dehaze": 1}, crop_size=16, augment=False, seed=3)
+    sample = mix[(0, 0)]
+    rng = np.random.default_rng([3, 0, 0])  # the sample's generator: the window first, then β and A
+    window = mix._random_window(clean.shape, record, rng)
+    whole = degrade(clean, "haze", rng, depth=pseudo_depth(clean))
+    torch.testing.assert_close(sample["lq"], torch.from_numpy(whole[window]).permute(2, 0, 1).float() / 255)
+
+
 def test_training_mix_replicates_tasks_and_validates_repeats(tmp_path):
     records = load_benchmark("promptir_three_task", build(tmp_path, promptir_files()), "train")
     mix = TrainingMix(records, PROMPTIR_REPEATS, crop_size=8)
