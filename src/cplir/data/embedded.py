@@ -109,11 +109,16 @@ VARIANTS = {
 PROMPTIR_SYNTH = {"derain": "rain", "dehaze": "haze", "deblur": "blur", "enhance": "lowlight"}
 
 
+# Bump when the derived files change for the same package files (crop rule, depth algorithm): old caches are
+# then simply not found, instead of being served stale.
+CACHE_VERSION = 2
+
+
 def cache_dir() -> Path:
-    """Folder of the derived files: ``$CPLIR_CACHE/embedded``, else ``$XDG_CACHE_HOME/cplir/embedded`` or
-    ``~/.cache/cplir/embedded``."""
+    """Folder of the derived files: ``$CPLIR_CACHE/embedded/v<N>``, else under ``$XDG_CACHE_HOME/cplir`` or
+    ``~/.cache/cplir``."""
     base = os.environ.get(CACHE_ENV) or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "cplir")
-    return Path(base).expanduser() / ROOT_NAME
+    return Path(base).expanduser() / ROOT_NAME / f"v{CACHE_VERSION}"
 
 
 def _package_data(package: str) -> Optional[Path]:
