@@ -229,3 +229,16 @@ def test_non_batched_input_is_rejected(tiny_kwargs):
     model = build_model("promptir", **tiny_kwargs)
     with pytest.raises(InputSizeError, match=r"\(B, C, H, W\)"):
         model(torch.rand(3, 16, 16))
+
+
+def test_cli_counts_parameters_with_model_arguments(capsys):
+    from cplir.cli import main
+
+    args = ["--arg", "dim=8", "--arg", "num_blocks=[1,1,1,1]", "--arg", "num_refinement_blocks=1",
+            "--arg", "ffn_expansion_factor=2e0"]  # YAML 1.1 would read 2e0 as a string
+    assert main(["models", "--count", *args]) == 0
+    expected = count(PromptIR(dim=8, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1, ffn_expansion_factor=2.0))
+    counts = dict(line.split()[:2] for line in capsys.readouterr().out.splitlines())
+    assert counts == {"promptir": f"{expected:,d}", "cplir": f"{expected:,d}"}
+    assert main(["models", "--count", "--arg", "dim"]) == 2
+    assert "must look like key=value" in capsys.readouterr().err

@@ -12,24 +12,14 @@ from cplir import __version__
 from cplir.errors import CplirError
 
 
-def _parse_value(text: str):
-    """A ``--arg key=value`` value: YAML scalars and lists (``16``, ``[1,1,1,1]``, ``true``) or a string."""
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
 def _model_kwargs(pairs: List[str]) -> dict:
-    kwargs = {}
+    """``--arg key=value`` pairs parsed like config overrides (YAML values: ``16``, ``[1,1,1,1]``, ``2e-4``)."""
+    from cplir.config import apply_overrides
+
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
+        if "=" not in pair or pair.startswith("="):
             raise CplirError(f"model argument {pair!r} must look like key=value, e.g. dim=16")
-        kwargs[key] = _parse_value(value)
-    return kwargs
+    return apply_overrides({}, pairs)
 
 
 def cmd_models(args) -> int:
@@ -73,8 +63,13 @@ def cmd_train(args) -> int:
 def cmd_test(args) -> int:
     from cplir.engine.testing import run_test
 
-    run_test(_load_config(args), args.checkpoint, out_dir=args.out, save_images=args.save_images,
-             weights=args.weights, device=args.device)
+    from cplir.engine.distributed import cleanup_distributed
+
+    try:
+        run_test(_load_config(args), args.checkpoint, out_dir=args.out, save_images=args.save_images,
+                 weights=args.weights, device=args.device)
+    finally:
+        cleanup_distributed()
     return 0
 
 
