@@ -35,7 +35,7 @@ def make_step(name, arch, cpr=None, per_pass=None, m=4):
         restored, feats = net(lq, return_features=True)
         loss = l1_loss(restored, gt)
         if cpr is not None:
-            draws = draw_negative_choices(m, lq.shape[0], gen)
+            draws = draw_negative_choices(m, len(net.prompt_names), lq.shape[0], gen)
             negatives = (prompt_negatives_naive(net, lq, draws) if per_pass is None
                          else prompt_negatives_batched(net, feats, lq, draws, per_pass))
             loss = loss + cpr(restored, gt, negatives)["cpr"]
@@ -69,7 +69,7 @@ def main():
     # the negatives alone, both paths, same draws
     net = build_model("cplir", **arch)
     _, feats = net(lq, return_features=True)
-    draws = draw_negative_choices(4, args.batch, torch.Generator().manual_seed(0))
+    draws = draw_negative_choices(4, len(net.prompt_names), args.batch, torch.Generator().manual_seed(0))
     neg = interleaved_best({"batched": lambda: prompt_negatives_batched(net, feats, lq, draws, 1),
                             "one_pass": lambda: prompt_negatives_batched(net, feats, lq, draws, 0),
                             "naive": lambda: prompt_negatives_naive(net, lq, draws)}, repeats=args.repeats)

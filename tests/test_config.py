@@ -17,7 +17,7 @@ SHIPPED = sorted(CONFIGS.glob("*.yaml"))
 BASES = sorted((CONFIGS / "_base").glob("*.yaml"))
 PROMPTIR_KWARGS = set(inspect.signature(PromptIR.__init__).parameters) - {"self", "prompt"}
 
-# Training samples per epoch, as documented in the benchmark bases (SPEC §7 recipe, published counts).
+# Training samples per epoch, as documented in the benchmark bases (published counts).
 EPOCH_SAMPLES = {
     "three_task": 3 * 3 * (400 + 4744) + 120 * 200 + 72135,  # BSD400+WED x3 σ x3, Rain100L x120, OTS x1
     "five_task": 3 * 3 * (400 + 4744) + 120 * 200 + 72135 + 5 * 2103 + 20 * 485,  # + GoPro x5, LOL x20
@@ -103,7 +103,7 @@ def test_three_task_cpl_says_what_the_paper_says():
     samples = EPOCH_SAMPLES["three_task"]
     assert samples == 142431
     assert iterations_per_epoch(samples) == 4451
-    assert cfg.train.iterations == 120 * 4451 == 534120  # "about 534k iterations" (SPEC §7)
+    assert cfg.train.iterations == 120 * 4451 == 534120  # "about 534k iterations" (PromptIR §4)
     assert abs(cfg.train.iterations - 534000) / 534000 < 0.001
     assert cfg.train.optim.warmup_iters == 15 * 4451 and cfg.train.optim.schedule_iters == 150 * 4451
 
@@ -229,7 +229,7 @@ def test_malformed_base_is_a_config_error(tmp_path, base):
 
 
 def test_cpr_needs_prompts_outside_the_top_k():
-    with pytest.raises(ConfigError, match="top_k < model.args.num_prompts"):
+    with pytest.raises(ConfigError, match="needs top_k < num_prompts"):
         load_config(CONFIGS / "cpl-three-task.yaml", ["model.args.top_k=5"])
 
 

@@ -1,4 +1,4 @@
-"""Degradation synthesis (SPEC §7): contracts, reference formulas and the visible effect of every degradation."""
+"""Degradation synthesis (docs/datasets.md): contracts, reference formulas and the visible effect of every degradation."""
 
 import io
 

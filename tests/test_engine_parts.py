@@ -92,7 +92,7 @@ def test_batched_negatives_equal_naive(tiny_kwargs, k):
     for p in net.parameters():
         p.data.add_(0.05 * torch.randn_like(p))
     x = torch.rand(3, 3, 16, 24)
-    draws = draw_negative_choices(4, 3, torch.Generator().manual_seed(5))
+    draws = draw_negative_choices(4, 3, 3, torch.Generator().manual_seed(5))
     _, feats = net(x, return_features=True)
     batched = prompt_negatives_batched(net, feats, x, draws)
     naive = prompt_negatives_naive(net, x, draws)

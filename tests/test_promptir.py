@@ -8,7 +8,7 @@ from cplir.errors import InputSizeError
 from cplir.inference import run_padded
 from cplir.models import PromptIR, build_model
 
-# Per-module parameter counts of the published model (SPEC §1), dead layers excluded.
+# Per-module parameter counts of the published model (docs/design.md §1), dead layers excluded.
 PUBLISHED_MODULE_PARAMS = {
     "prompt1": 1_348_069, "prompt2": 803_781, "prompt3": 1_333_125, "latent": 14_370_448,
     "noise_level3": 5_991_652, "reduce_noise_level3": 135_168, "decoder_level3": 2_738_112,
@@ -51,7 +51,7 @@ def test_one_block_per_level_count_matches_published():
 
 def expected_layout(dim=48, blocks=(4, 6, 6, 8), refine=4, heads=(1, 2, 4, 8), prompts=(64, 128, 320),
                     sizes=(64, 32, 16), n_prompts=5):
-    """State-dict keys and shapes derived from SPEC §1's data flow, independently of the model code."""
+    """State-dict keys and shapes derived from the published data flow (docs/design.md §1), independently of the model code."""
     out = {}
 
     def conv(name, cin, cout, k=1, groups=1):

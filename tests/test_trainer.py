@@ -48,7 +48,7 @@ def test_training_run_writes_logs_checkpoints_and_config(data_root, tmp_path):
     assert any("RANDOM VGG" in label for label in header["random_vgg"])
     state = load_training_checkpoint(run / "checkpoints" / "iter_00000006.pth")
     assert state["iteration"] == 6 and state["config"]["name"] == "tiny"
-    assert state["ema"] is not None and state["negatives"] is None
+    assert state["ema"] is not None and state["objective"] == {}  # CPR keeps no state between steps
 
 
 def _losses(run: Path):
@@ -89,9 +89,9 @@ def test_resume_continues_the_same_trajectory(data_root, tmp_path, extra, monkey
     final_b = load_training_checkpoint(cut.run_dir / "checkpoints" / "iter_00000006.pth")
     for key, value in final_a["model"].items():
         torch.testing.assert_close(final_b["model"][key], value, rtol=0, atol=1e-6)
-    if final_a["negatives"] is not None:
-        for key, value in final_a["negatives"].items():
-            torch.testing.assert_close(final_b["negatives"][key], value, rtol=0, atol=1e-6)
+    for name, saved in final_a["objective"].items():  # the SPN negative-model bank
+        for key, value in saved.items():
+            torch.testing.assert_close(final_b["objective"][name][key], value, rtol=0, atol=1e-6)
 
 
 def test_a_used_run_folder_is_not_overwritten(data_root, tmp_path, capsys):
@@ -119,15 +119,10 @@ def test_batched_and_naive_negatives_train_alike(data_root, tmp_path):
 def test_every_parameter_gets_a_gradient_under_top1_routing(data_root, tmp_path):
     """What lets DDP run with find_unused_parameters=False (so a truly unused parameter stays an error)."""
     trainer = Trainer(tiny_config(data_root, tmp_path, **CPR), DistInfo(), progress=False)
-    positive = {}
-    decode_negatives = trainer.prompt_negatives
-
-    def snapshot_then_decode(feats, lq):  # the positive pass's routing, before the negatives overwrite it
-        positive.update({n: r["indices"].clone() for n, r in trainer.net.routing().items()})
-        return decode_negatives(feats, lq)
-
-    trainer.prompt_negatives = snapshot_then_decode
     batch = next(trainer.batches())
+    with torch.no_grad():  # the positive pass's routing, computed with the weights the step starts from
+        _, routing = trainer.net(batch["lq"], return_routing=True)
+    positive = {n: r["indices"] for n, r in routing.items()}
     trainer.training_step(batch["lq"], batch["gt"])
     assert all(p.grad is not None for p in trainer.net.parameters())
     for name, block in trainer.net.prompt_blocks().items():  # unselected components: exactly zero
@@ -139,7 +134,7 @@ def test_every_parameter_gets_a_gradient_under_top1_routing(data_root, tmp_path)
 def test_cpr_config_reaches_the_loss(data_root, tmp_path):
     """form: code turns channel normalisation on unless the config says otherwise; vgg picks the network."""
     def loss(**extra):
-        return Trainer(tiny_config(data_root, tmp_path, **CPR, **extra), DistInfo(), progress=False).cpr_loss
+        return Trainer(tiny_config(data_root, tmp_path, **CPR, **extra), DistInfo(), progress=False).objective["cpr"].loss
 
     paper, code = loss(), loss(loss__cpr__form="code")
     assert (paper.channel_norm, paper.positive, paper.negative_reduction) == (False, True, "mean")

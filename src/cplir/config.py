@@ -77,7 +77,7 @@ class OptimConfig:
 
 @dataclass
 class CPRConfig:
-    """Contrastive Prompt Regularisation (SPEC §3)."""
+    """Contrastive Prompt Regularisation (CPL Sec. III-C; docs/design.md §3)."""
 
     enabled: bool = False
     alpha: float = 0.01
@@ -95,7 +95,7 @@ class CPRConfig:
 
 @dataclass
 class SPNConfig:
-    """Self-Prior guided Negative loss of model contrastive learning (SPEC §4)."""
+    """Self-Prior guided Negative loss of model contrastive learning (MCLIR; docs/design.md §4)."""
 
     enabled: bool = False
     lam: float = 0.001
@@ -335,13 +335,21 @@ def validate(cfg: Config) -> Config:
     need(len(spn.layers) == len(spn.layer_weights), "loss.spn.layers and loss.spn.layer_weights differ in length")
     need(len(spn.decays) in (1, len(spn.intervals)), "loss.spn.decays needs one value or one per interval")
     need(all(i >= 1 for i in spn.intervals), "loss.spn.intervals must be >= 1")
-    need(not (cpr.enabled and cfg.model.name != "cplir"),
-         f"loss.cpr needs sparse prompts (model.name: cplir), not {cfg.model.name!r}")
-    if cpr.enabled:
-        args = cfg.model.args
-        need(args.get("top_k", 1) < args.get("num_prompts", 5),
-             "loss.cpr needs model.args.top_k < model.args.num_prompts: negatives use the prompts outside the top-k")
+    check_model(cfg)
     return cfg
+
+
+def check_model(cfg: Config) -> None:
+    """Build the configured model on the meta device (no memory, no time) so bad ``model.args`` and a loss the
+    model cannot serve (CPR without sparse prompts) fail when the config is read, not deep inside training."""
+    import torch
+
+    from cplir.models import build_model, check_supports_cpr
+
+    with torch.device("meta"):
+        net = build_model(cfg.model.name, **cfg.model.args)
+    if cfg.loss.cpr.enabled:
+        check_supports_cpr(net, what=f"loss.cpr (model.name {cfg.model.name!r})")
 
 
 def config_from_dict(data: dict) -> Config:

@@ -1,4 +1,4 @@
-"""Negative ("latency") models of model contrastive learning, MCLIR (SPEC §4).
+"""Negative ("latency") models of model contrastive learning, MCLIR (docs/design.md §4).
 
 K frozen copies of the network being trained, each a lagged snapshot of it: at the start
 ``neg_i = s·random + (1−s)·net`` and every ``intervals[i]`` iterations ``neg_i = d_i·neg_i + (1−d_i)·net``.

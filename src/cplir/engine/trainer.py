@@ -1,9 +1,10 @@
 """The training loop: one plain PyTorch loop, iteration based, for every setting of the papers.
 
-The objective is assembled in :meth:`Trainer.training_step`, term by term:
-* L1 reconstruction (CPL Eq. 4, MCLIR's L_rec);
-* Contrastive Prompt Regularisation ``α·(L_pos − L_neg)`` with m mismatched-prompt negatives (CPL Eq. 5–8);
-* the Self-Prior guided Negative loss ``−λ·mean_i ||φ(I) − φ(neg_i(x))||₁`` of model contrastive learning.
+The objective is the sum of the configured terms of :mod:`cplir.engine.objective`, computed in
+:meth:`Trainer.training_step` on one restoration of the batch:
+* ``l1``: L1 reconstruction (CPL Eq. 4, MCLIR's L_rec);
+* ``cpr``: Contrastive Prompt Regularisation ``α·(L_pos − L_neg)`` with m mismatched-prompt negatives (CPL Eq. 5–8);
+* ``spn``: the Self-Prior guided Negative loss ``−λ·mean_i ||φ(I) − φ(neg_i(x))||₁`` of model contrastive learning.
 Single-process runs are the world-size-1 case of the distributed code path.
 """
 
@@ -25,12 +26,10 @@ from cplir.engine.checkpoint import (FORMAT, atomic_save, checkpoint_name, list_
 from cplir.engine.distributed import DistInfo
 from cplir.engine.evaluation import build_test_sets, evaluate, flatten
 from cplir.engine.ema import ModelEMA
-from cplir.engine.negative_models import NegativeModelBank
-from cplir.engine.prompt_negatives import draw_negative_choices, prompt_negatives_batched, prompt_negatives_naive
+from cplir.engine.objective import StepInputs, build_objective
 from cplir.engine.run_log import RunLogger
 from cplir.engine.schedule import warmup_cosine_lr
 from cplir.errors import CheckpointError, CplirError
-from cplir.losses import ContrastivePromptLoss, ModelContrastiveLoss, l1_loss
 from cplir.models import build_model, load_weights
 
 
@@ -38,8 +37,9 @@ class TrainingDiverged(CplirError):
     """The loss became NaN or infinite."""
 
 
-def _vgg_spec(text: str):
-    return None if text == "" else text
+def step_generator(seed: int, rank: int, iteration: int) -> torch.Generator:
+    """A CPU generator that is a pure function of (seed, rank, iteration): a resumed run repeats every draw."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + rank) * 1_000_033 + iteration)
 
 
 class Trainer:
@@ -78,18 +78,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.amp == "fp16")
         self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[t.amp]
 
-        self.cpr_loss = self.spn_loss = self.bank = None
-        cpr, spn = cfg.loss.cpr, cfg.loss.spn
-        if cpr.enabled:
-            self.cpr_loss = ContrastivePromptLoss(
-                alpha=cpr.alpha, form=cpr.form, distance=cpr.distance, channel_norm=cpr.channel_norm,
-                layers=cpr.layers, layer_weights=cpr.layer_weights, vgg=_vgg_spec(cpr.vgg_weights),
-                arch=cpr.vgg).to(self.device)
-        if spn.enabled:
-            self.bank = NegativeModelBank(self.net, spn.intervals, spn.decays, spn.start, seed=cfg.seed + 1)
-            self.bank.to(self.device)
-            self.spn_loss = ModelContrastiveLoss(lam=spn.lam, layers=spn.layers, layer_weights=spn.layer_weights,
-                                                 vgg=_vgg_spec(spn.vgg_weights)).to(self.device)
+        self.objective = build_objective(cfg, self.net).to(self.device)
 
         self.train_set = self._build_train_set()
         d = cfg.data
@@ -133,45 +122,27 @@ class Trainer:
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
-    def prompt_negatives(self, feats, lq: torch.Tensor) -> torch.Tensor:
-        """m mismatched-prompt restorations (m, B, 3, H, W), without gradient (SPEC §3).
-
-        The draws are a pure function of (seed, rank, iteration), so a resumed run repeats them exactly.
-        """
-        cpr = self.cfg.loss.cpr
-        gen = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + self.dist.rank) * 1_000_033 + self.iteration)
-        draws = draw_negative_choices(cpr.num_negatives, lq.shape[0], gen)
-        if cpr.batched_negatives:
-            per_pass = cpr.negatives_per_pass or (cpr.num_negatives if self.device.type == "cuda" else 1)
-            return prompt_negatives_batched(self.net, feats, lq, draws, per_pass)
-        return prompt_negatives_naive(self.net, lq, draws)
-
     def training_step(self, lq: torch.Tensor, gt: torch.Tensor) -> Dict[str, float]:
-        """One optimisation step on a batch (B, 3, H, W); returns every loss term for logging."""
-        cfg = self.cfg.loss
+        """One optimisation step on a batch (B, C, H, W); returns every loss term and diagnostic for logging."""
         self.model.train()
         lr = warmup_cosine_lr(self.iteration, self.cfg.train.optim.lr, self.cfg.train.optim.warmup_iters,
                               self.cfg.train.optim.schedule_iters or self.cfg.train.iterations,
                               self.cfg.train.optim.min_lr)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        logged = {}
+        needs_features = any(term.needs_features for term in self.objective.values())
         with self.autocast():
-            if self.cpr_loss is not None:
+            if needs_features:
                 restored, feats = self.model(lq, return_features=True)
             else:
-                restored = self.model(lq)
-            restored = restored.float()
-            terms = {"l1": cfg.l1 * l1_loss(restored, gt)}  # reconstruction, CPL Eq. 4
-            if self.cpr_loss is not None:
-                negatives = self.prompt_negatives(feats, lq).float()
-                cpr = self.cpr_loss(restored, gt, negatives)
-                terms["cpr"] = cpr["cpr"]  # α·(L_pos − L_neg), CPL Eq. 8
-                logged.update(cpr_pos=cpr["pos"].item(), cpr_neg=cpr["neg"].item())
-            if self.bank is not None:
-                spn = self.spn_loss(restored, [out.float() for out in self.bank.forward_all(lq)])
-                terms["spn"] = spn["spn"]  # −λ·mean_i ||φ(I) − φ(neg_i(x))||₁, MCLIR
-                logged["spn_neg"] = spn["neg"].item()
+                restored, feats = self.model(lq), None
+            inputs = StepInputs(lq, gt, restored.float(), feats, self.net, self.iteration,
+                                step_generator(self.cfg.seed, self.dist.rank, self.iteration))
+            terms, logged = {}, {}
+            for name, term in self.objective.items():  # l1 (Eq. 4), cpr (Eq. 5-8), spn (MCLIR Eq. 3), ...
+                out = term(inputs)
+                terms[name] = out.pop(name)
+                logged.update({k: v.item() for k, v in out.items()})
         total = sum(terms.values())
         if not torch.isfinite(total):
             raise TrainingDiverged(f"the loss became {total.item()} at iteration {self.iteration + 1} "
@@ -189,8 +160,8 @@ class Trainer:
         self.iteration += 1
         if self.ema is not None:
             self.ema.update(self.net)
-        if self.bank is not None:
-            self.bank.step(self.iteration, self.net)
+        for term in self.objective.values():
+            term.after_step(self.iteration, self.net)
         return {"loss": total.item(), **{k: v.item() for k, v in terms.items()}, **logged, "lr": lr}
 
     # --- the loop ------------------------------------------------------------------------------------------------
@@ -244,11 +215,8 @@ class Trainer:
     # --- checkpoints ---------------------------------------------------------------------------------------------
     def random_vgg_labels(self) -> List[str]:
         """Which perceptual networks run with random (not ImageNet) weights, for logs and reports."""
-        labels = []
-        for name, loss in (("cpr", self.cpr_loss), ("spn", self.spn_loss)):
-            if loss is not None and loss.vgg.random_weights:
-                labels.append(f"{name}: RANDOM VGG weights (results not comparable to the papers)")
-        return labels
+        return [f"{name}: RANDOM VGG weights (results not comparable to the papers)"
+                for name, term in self.objective.items() if term.random_vgg()]
 
     def state_dict(self) -> dict:
         return {
@@ -257,7 +225,8 @@ class Trainer:
             "config": to_dict(self.cfg),
             "model": self.net.state_dict(),
             "ema": self.ema.module.state_dict() if self.ema is not None else None,
-            "negatives": self.bank.state_dict() if self.bank is not None else None,
+            "objective": {name: term.checkpoint_state() for name, term in self.objective.items()
+                          if term.checkpoint_state() is not None},
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "rng": {"torch": torch.get_rng_state(),
@@ -267,13 +236,17 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         try:
             load_weights(self.net, state["model"])
-            if (state["ema"] is None) != (self.ema is None) or (state["negatives"] is None) != (self.bank is None):
-                raise CheckpointError("the checkpoint was trained with a different EMA / negative-model setting "
-                                      "than this config; resume with the config saved in its run folder")
+            saved = state["objective"]
+            stateful = {name for name, term in self.objective.items() if term.checkpoint_state() is not None}
+            if (state["ema"] is None) != (self.ema is None) or set(saved) != stateful:
+                raise CheckpointError("the checkpoint was trained with a different EMA / loss setting than this "
+                                      f"config (checkpoint: ema {state['ema'] is not None}, stateful terms "
+                                      f"{sorted(saved)}; config: ema {self.ema is not None}, {sorted(stateful)}); "
+                                      "resume with the config saved in its run folder")
             if self.ema is not None:
                 load_weights(self.ema.module, state["ema"])
-            if self.bank is not None:
-                self.bank.load_state_dict(state["negatives"])
+            for name in stateful:
+                self.objective[name].restore_state(saved[name])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scaler.load_state_dict(state["scaler"])
         except KeyError as err:

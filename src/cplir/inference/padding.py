@@ -1,6 +1,7 @@
-"""Pad-to-multiple wrapper: lets models that need H, W multiples of 8 take images of any size."""
+"""Pad-to-multiple wrapper: lets a model that needs H, W multiples of its ``size_multiple`` take any size."""
 
-from typing import Callable
+import math
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,17 @@ def pad_to_multiple(x: torch.Tensor, multiple: int = 8, mode: str = "reflect") -
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
-def run_padded(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multiple: int = 8) -> torch.Tensor:
-    """``model`` applied to ``x`` (B, C, H, W) padded to a multiple, output cropped back to H x W."""
+def model_multiple(model, multiple: Optional[int] = None) -> int:
+    """The size multiple to pad to: the model's ``size_multiple`` (1 when it has none), combined (least common
+    multiple) with an extra ``multiple`` a metric protocol may ask for."""
+    own = int(getattr(model, "size_multiple", 1) or 1)
+    return own if not multiple else own * multiple // math.gcd(own, multiple)
+
+
+def run_padded(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multiple: Optional[int] = None,
+               mode: str = "reflect") -> torch.Tensor:
+    """``model`` applied to ``x`` (B, C, H, W) padded to the model's size multiple (see :func:`model_multiple`),
+    output cropped back to (scale·H) x (scale·W), ``scale`` being the model's (1 for restoration)."""
     h, w = x.shape[-2:]
-    return model(pad_to_multiple(x, multiple))[..., :h, :w]
+    scale = int(getattr(model, "scale", 1) or 1)
+    return model(pad_to_multiple(x, model_multiple(model, multiple), mode))[..., :h * scale, :w * scale]

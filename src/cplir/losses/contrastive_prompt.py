@@ -1,4 +1,4 @@
-"""Contrastive Prompt Regularization (CPR) of Contrastive Prompt Learning (SPEC §3, CPL Eq. 4-8).
+"""Contrastive Prompt Regularization (CPR) of Contrastive Prompt Learning (CPL Sec. III-C, Eq. 4-8; docs/design.md §3).
 
 ``L = ||I+ − y||₁ + α·(L_pos − L_neg)`` with ``L_pos = Σ_l w_l·D(φ_l(I+), φ_l(y))`` and
 ``L_neg = mean_j Σ_l w_l·D(φ_l(I-_j), φ_l(I+))``: the output with matched prompts is pulled towards the clean

@@ -1,4 +1,4 @@
-"""Self-Prior guided Negative loss (SPN) of model contrastive learning, MCLIR (SPEC §4).
+"""Self-Prior guided Negative loss (SPN) of model contrastive learning, MCLIR (docs/design.md §4).
 
 ``L = L_rec − λ·mean_i Σ_l w_l·||φ_l(I_rec) − φ_l(neg_i(x))||₁``: the output is pushed away from the outputs
 of lagged "negative" copies of the network (see :class:`cplir.engine.negative_models.NegativeModelBank`).

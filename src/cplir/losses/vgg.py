@@ -1,4 +1,4 @@
-"""ImageNet VGG16/VGG19 feature networks for the perceptual terms of CPR and SPN (SPEC §5).
+"""ImageNet VGG16/VGG19 feature networks for the perceptual terms of CPR and SPN (docs/design.md §5).
 
 Written in plain torch with torchvision's ``features`` numbering, so torchvision's weight files
 (``vgg19-dcbb9e9d.pth``, ``vgg16-397923af.pth``; full or ``features.*`` only) load unchanged. Nothing is ever

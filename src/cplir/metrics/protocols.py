@@ -1,4 +1,4 @@
-"""PSNR and SSIM under the evaluation protocols of the field (SPEC §6), in numpy.
+"""PSNR and SSIM under the evaluation protocols of the field (docs/design.md §6), in numpy.
 
 Numbers are only comparable under one protocol, so every function names the protocol it implements:
 

@@ -1,7 +1,9 @@
 """Backbones, prompt modules, the model registry and checkpoint import."""
 
 from cplir.models.prompt_block import PromptGenBlock
-from cplir.models.promptir import EncoderFeatures, PromptIR, check_input_size
+from cplir.models.prompted import (PromptContext, PromptedBackbone, PromptOutput, check_input_size,
+                                   check_supports_cpr, sparse_prompt_blocks)
+from cplir.models.promptir import EncoderFeatures, PromptIR
 from cplir.models.registry import build_model, list_models, register_model
 from cplir.models.sparse_prompt import SparsePromptModule
 from cplir.models.weights import load_weights, read_state_dict
@@ -19,5 +21,6 @@ def cplir(**kwargs) -> PromptIR:
     return PromptIR(prompt="sparse", **kwargs)
 
 
-__all__ = ["PromptIR", "PromptGenBlock", "SparsePromptModule", "EncoderFeatures", "check_input_size",
+__all__ = ["PromptIR", "PromptGenBlock", "SparsePromptModule", "EncoderFeatures", "PromptedBackbone",
+           "PromptContext", "PromptOutput", "check_input_size", "check_supports_cpr", "sparse_prompt_blocks",
            "build_model", "list_models", "register_model", "load_weights", "read_state_dict"]

@@ -1,24 +1,24 @@
-"""PromptIR backbone (SPEC §1), with dense prompt blocks or CPL's Sparse Prompt Modules.
+"""PromptIR backbone (Potlapalli et al., NeurIPS 2023), with dense prompt blocks or CPL's Sparse Prompt Modules.
 
 At the defaults the module names, state-dict keys, shapes and numerics equal the published PromptIR (without its
 six layers that the forward pass never uses). Every channel count derives from ``dim`` and ``prompt_dims``, so
 tiny configurations (dim=16, one block per level) work too.
 """
 
-from typing import Dict, NamedTuple, Optional, Sequence, Union
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 from torch import nn
 
-from cplir.errors import InputSizeError
+from cplir.errors import ConfigError
 from cplir.models.prompt_block import PromptGenBlock
+from cplir.models.prompted import PromptContext, PromptedBackbone
 from cplir.models.restormer_blocks import Downsample, OverlapPatchEmbed, TransformerBlock, Upsample, transformer_stage
 from cplir.models.sparse_prompt import SparsePromptModule
 
 PUBLISHED_PROMPT_DIMS = (64, 128, 320)  # prompt1, prompt2, prompt3 at dim=48
 PUBLISHED_PROMPT_SIZES = (64, 32, 16)
 PROMPT_BLOCKS = ("prompt3", "prompt2", "prompt1")  # decoder order: H/8, H/4, H/2
-SIZE_MULTIPLE = 8
 
 
 def default_prompt_dims(dim: int, multiple: int) -> tuple:
@@ -40,7 +40,7 @@ class EncoderFeatures(NamedTuple):
         return EncoderFeatures(*(t.repeat(m, 1, 1, 1) for t in self))
 
 
-class PromptIR(nn.Module):
+class PromptIR(PromptedBackbone):
     """PromptIR: Restormer U-Net with prompt blocks on the decoder side. (B, 3, H, W) -> (B, 3, H, W).
 
     Args:
@@ -52,6 +52,10 @@ class PromptIR(nn.Module):
     H and W must be multiples of 8 (pad with :func:`cplir.inference.pad_to_multiple`).
     """
 
+    size_multiple = 8
+    shares_encoder = True  # prompts enter only in the decoder
+    prompt_names = PROMPT_BLOCKS
+
     def __init__(self, inp_channels: int = 3, out_channels: int = 3, dim: int = 48,
                  num_blocks: Sequence[int] = (4, 6, 6, 8), num_refinement_blocks: int = 4,
                  heads: Sequence[int] = (1, 2, 4, 8), ffn_expansion_factor: float = 2.66, bias: bool = False,
@@ -60,11 +64,12 @@ class PromptIR(nn.Module):
                  renormalize: bool = False):
         super().__init__()
         if prompt not in ("dense", "sparse"):
-            raise ValueError(f"prompt must be 'dense' or 'sparse', got {prompt!r}")
+            raise ConfigError(f"prompt must be 'dense' or 'sparse', got {prompt!r}")
         if len(num_blocks) != 4 or len(heads) != 4:
-            raise ValueError("num_blocks and heads need one entry per level (4)")
+            raise ConfigError(f"num_blocks and heads need one entry per level (4), got {list(num_blocks)} and "
+                              f"{list(heads)}")
         if dim % 2 or dim < 2:
-            raise ValueError(f"dim must be a positive even number, got {dim}")
+            raise ConfigError(f"dim must be a positive even number, got {dim}")
         fuse_heads = heads[2]  # the published code fuses prompts with heads[2] heads at every level
         p1, p2, p3 = prompt_dims if prompt_dims is not None else default_prompt_dims(dim, fuse_heads)
         self.prompt = prompt
@@ -116,77 +121,25 @@ class PromptIR(nn.Module):
     # --- forward -------------------------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> EncoderFeatures:
         """Encoder and latent, (B, 3, H, W) -> :class:`EncoderFeatures`. Prompts do not enter here."""
-        check_input_size(x)
         e1 = self.encoder_level1(self.patch_embed(x))
         e2 = self.encoder_level2(self.down1_2(e1))
         e3 = self.encoder_level3(self.down2_3(e2))
         return EncoderFeatures(e1, e2, e3, self.latent(self.down3_4(e3)))
 
-    def decode(self, feats: EncoderFeatures, x: torch.Tensor,
-               mismatch: Union[None, torch.Generator, torch.Tensor] = None) -> torch.Tensor:
-        """Prompted decoder, :class:`EncoderFeatures` -> (B, 3, H, W); ``x`` (B, 3, H, W) is the global residual.
-
-        ``mismatch``: None for the normal prompts; a ``torch.Generator`` or uniforms (3, B) in [0, 1) (rows for
-        prompt3, prompt2, prompt1) for mismatched prompts (sparse prompts only), see :meth:`draw_mismatch`.
-        """
-        u = self.draw_mismatch(x.shape[0], mismatch) if isinstance(mismatch, torch.Generator) else mismatch
-        if u is not None and u.shape != (3, x.shape[0]):
-            raise ValueError(f"mismatch draws must have shape (3, {x.shape[0]}), got {tuple(u.shape)}")
-        m3, m2, m1 = (None, None, None) if u is None else u.to(x.device)
-
-        lat = torch.cat([feats.latent, self.prompt3(feats.latent, m3)], dim=1)
+    def decode(self, feats: EncoderFeatures, x: torch.Tensor, ctx: PromptContext) -> torch.Tensor:
+        """Prompted decoder, :class:`EncoderFeatures` -> (B, 3, H, W); ``x`` (B, 3, H, W) is the global residual."""
+        lat = torch.cat([feats.latent, ctx.prompt("prompt3", feats.latent)], dim=1)
         lat = self.reduce_noise_level3(self.noise_level3(lat))
         d3 = self.reduce_chan_level3(torch.cat([self.up4_3(lat), feats.e3], dim=1))
         d3 = self.decoder_level3(d3)
 
-        d3 = torch.cat([d3, self.prompt2(d3, m2)], dim=1)
+        d3 = torch.cat([d3, ctx.prompt("prompt2", d3)], dim=1)
         d3 = self.reduce_noise_level2(self.noise_level2(d3))
         d2 = self.reduce_chan_level2(torch.cat([self.up3_2(d3), feats.e2], dim=1))
         d2 = self.decoder_level2(d2)
 
-        d2 = torch.cat([d2, self.prompt1(d2, m1)], dim=1)
+        d2 = torch.cat([d2, ctx.prompt("prompt1", d2)], dim=1)
         d2 = self.reduce_noise_level1(self.noise_level1(d2))
         d1 = torch.cat([self.up2_1(d2), feats.e1], dim=1)
         d1 = self.refinement(self.decoder_level1(d1))
         return self.output(d1) + x
-
-    def forward(self, x: torch.Tensor, mismatch: Union[None, torch.Generator, torch.Tensor] = None,
-                return_features: bool = False):
-        """(B, 3, H, W) -> restored (B, 3, H, W); see :meth:`decode` for ``mismatch``.
-
-        ``return_features=True`` also returns the :class:`EncoderFeatures`, so a trainer can decode negatives
-        from the same encoder pass while the positive pass still goes through a DDP wrapper's ``forward``.
-        """
-        feats = self.encode(x)
-        out = self.decode(feats, x, mismatch)
-        return (out, feats) if return_features else out
-
-    # --- prompts and routing -------------------------------------------------------------------------------------
-    @staticmethod
-    def draw_mismatch(batch: int, generator: torch.Generator) -> torch.Tensor:
-        """Uniform draws (3, B) that choose the mismatched component of each block for each sample."""
-        return torch.rand(3, batch, generator=generator, device=generator.device)
-
-    def prompt_blocks(self) -> Dict[str, PromptGenBlock]:
-        """The three prompt blocks in decoder order (prompt3 at H/8, prompt2 at H/4, prompt1 at H/2)."""
-        return {name: getattr(self, name) for name in PROMPT_BLOCKS}
-
-    def routing(self) -> Dict[str, Dict[str, torch.Tensor]]:
-        """Per block, the last forward pass's routing ``probs`` (B, P) and selected ``indices`` (B, k)."""
-        out = {}
-        for name, block in self.prompt_blocks().items():
-            if block.last_probs is None:
-                raise RuntimeError("no routing recorded yet: run a forward pass first")
-            out[name] = {"probs": block.last_probs, "indices": block.last_indices}
-        return out
-
-
-def check_input_size(x: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> None:
-    """Raise :class:`InputSizeError` unless ``x`` is (B, C, H, W) with H and W multiples of ``multiple``."""
-    if x.dim() != 4:
-        raise InputSizeError(f"expected a batch of images (B, C, H, W), got a tensor of shape {tuple(x.shape)}")
-    h, w = x.shape[-2:]
-    if h % multiple or w % multiple:
-        raise InputSizeError(
-            f"image size {h}x{w} is not a multiple of {multiple}: pad the input first with "
-            f"cplir.inference.pad_to_multiple(x, {multiple}) and crop the output back to {h}x{w}")

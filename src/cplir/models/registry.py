@@ -26,12 +26,23 @@ def list_models() -> List[str]:
 
 
 def build_model(name: str, **kwargs) -> nn.Module:
-    """Instantiate the registered model ``name`` with keyword arguments."""
+    """Instantiate the registered model ``name`` with keyword arguments.
+
+    The model remembers how it was built: ``model.spec == {"name": name, "args": kwargs}`` (what model files
+    store, so they rebuild without a config). Bad arguments raise :class:`ConfigError`.
+    """
     if name not in _MODELS:
         raise ConfigError(f"unknown model {name!r}; registered models: {', '.join(list_models())}")
     try:
-        return _MODELS[name](**kwargs)
-    except TypeError as err:
-        if "unexpected keyword argument" not in str(err):
-            raise
-        raise ConfigError(f"bad argument for model {name!r}: {err}; fix or remove that model setting") from err
+        model = _MODELS[name](**kwargs)
+    except ConfigError as err:
+        raise ConfigError(f"model {name!r}: {err}") from err
+    except (TypeError, ValueError) as err:  # a constructor's own check of its arguments
+        raise ConfigError(f"bad arguments for model {name!r} ({_describe(kwargs)}): {err}; fix or remove that "
+                          "model setting") from err
+    model.spec = {"name": name, "args": dict(kwargs)}
+    return model
+
+
+def _describe(kwargs: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "defaults"

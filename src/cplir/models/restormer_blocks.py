@@ -1,4 +1,4 @@
-"""Restormer building blocks used by PromptIR (SPEC §1).
+"""Restormer building blocks used by PromptIR (Restormer, Zamir et al. CVPR 2022; docs/design.md §1).
 
 Module and parameter names follow the published code so that its state dicts load unchanged.
 """

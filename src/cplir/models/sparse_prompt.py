@@ -1,4 +1,4 @@
-"""Sparse Prompt Module (SPM) of CPL (SPEC §2, §3).
+"""Sparse Prompt Module (SPM) of CPL (Wu et al., Contrastive Prompt Learning, Sec. III-B).
 
 Same parameters as PromptIR's prompt block (so PromptIR weights load), but only the top-k prompt components are
 kept and computed. The mismatched-prompt mode produces the negatives of Contrastive Prompt Regularisation.
@@ -7,7 +7,9 @@ kept and computed. The mismatched-prompt mode produces the negatives of Contrast
 from typing import Optional
 
 import torch
+
 from cplir.models.prompt_block import PromptGenBlock
+from cplir.models.prompted import PromptOutput
 
 
 class SparsePromptModule(PromptGenBlock):
@@ -20,7 +22,7 @@ class SparsePromptModule(PromptGenBlock):
 
     ``forward(x, mismatch=u)`` with ``u`` (B,) uniforms in [0, 1) instead selects, per sample, the component at
     position ``floor(u * (P - k))`` among the components *not* in the top-k (ascending index order), weighted by
-    that component's own softmax probability (SPEC §3). Drawing ``u`` outside the module lets the naive and the
+    that component's own softmax probability (CPL Sec. III-C; docs/design.md). Drawing ``u`` outside the module lets the naive and the
     batched negative paths share the exact same random choices.
     """
 
@@ -48,8 +50,9 @@ class SparsePromptModule(PromptGenBlock):
         pick = (u.to(probs.device) * n_rest).long().clamp_(0, n_rest - 1)
         return rest.gather(1, pick[:, None])
 
-    def forward(self, x: torch.Tensor, mismatch: Optional[torch.Tensor] = None) -> torch.Tensor:
-        probs = self.route(x)
+    def forward(self, x: torch.Tensor, mismatch: Optional[torch.Tensor] = None,
+                probs: Optional[torch.Tensor] = None) -> PromptOutput:
+        probs = self.route(x) if probs is None else probs
         top_val, top_idx = probs.topk(self.top_k, dim=1)
         if mismatch is None:
             idx, weights = top_idx, top_val
@@ -58,9 +61,8 @@ class SparsePromptModule(PromptGenBlock):
         else:
             idx = self.mismatched_choice(probs, top_idx, mismatch)
             weights = probs.gather(1, idx)
-        self._record(probs, idx, mismatched=mismatch is not None)
         # Gather only the selected components: cost independent of P, zero gradient for the others.
         selected = self.prompt_param[0][idx]  # (B, k, C_p, S, S)
         mixed = (weights.to(selected.dtype)[:, :, None, None, None] * selected).sum(dim=1)
-        return self.render(mixed, x.shape[-2:])
+        return PromptOutput(self.render(mixed, x.shape[-2:]), probs, idx)
 
