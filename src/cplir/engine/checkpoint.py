@@ -14,6 +14,7 @@ from typing import List, Optional, Union
 import torch
 
 from cplir.errors import CheckpointError
+from cplir.models.weights import load_checkpoint_file
 
 FORMAT = "cplir-checkpoint-1"
 _NAME = re.compile(r"^iter_(\d+)\.pth$")
@@ -71,32 +72,23 @@ def resolve_resume(resume: str, run_dir: Union[str, Path]) -> Optional[Path]:
 def load_training_checkpoint(path: Union[str, Path]) -> dict:
     """A checkpoint written by :func:`atomic_save` during training; clear errors for anything else."""
     path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a corrupt stream fails in many ways inside torch's unpickler
-        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from err
+    state = load_checkpoint_file(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a cplir training checkpoint (to start from pretrained weights, use "
                               "model weights import instead of --resume)")
     return state
 
 
-def export_weights(checkpoint: Union[str, Path], out: Union[str, Path], which: str = "ema") -> Path:
-    """Write the model weights of a training checkpoint as a plain state dict (``.pth``) or ``.safetensors``.
+def export_weights(checkpoint: Union[str, Path], out: Union[str, Path], which: str = "ema",
+                   overwrite: bool = False) -> Path:
+    """Write a self-describing model file (:func:`cplir.models.save_model`: ``.safetensors`` or ``.pth``) from a
+    training checkpoint, ``which`` weights (``"ema"``, falling back to the raw weights without EMA, or
+    ``"model"``), with the routing calibration when the checkpoint has one."""
+    from cplir.models.model_file import load_model, save_model
 
-    ``which``: ``"ema"`` (falls back to the raw weights when the run had no EMA) or ``"model"``.
-    """
-    state = load_training_checkpoint(checkpoint)
-    weights = state["ema"] if which == "ema" and state.get("ema") is not None else state["model"]
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".safetensors":
-        try:
-            from safetensors.torch import save_file
-        except ImportError as err:
-            raise CheckpointError("writing .safetensors needs the safetensors package: pip install safetensors, "
-                                  "or export to a .pth file") from err
-        save_file({k: v.contiguous() for k, v in weights.items()}, str(out))
-    else:
-        atomic_save(dict(weights), out)
-    return out
+    checkpoint, out = Path(checkpoint), Path(out)
+    if out.exists() and checkpoint.exists() and out.resolve() == checkpoint.resolve():
+        raise CheckpointError(f"--out {out} is the checkpoint being exported; write the model file elsewhere")
+    load_training_checkpoint(checkpoint)  # a clear message when it is not a training checkpoint
+    model = load_model(checkpoint, weights=which)
+    return save_model(model, out, calibration=model.calibration, overwrite=overwrite)

@@ -7,22 +7,24 @@ from typing import Optional
 import torch
 
 from cplir.config import Config
-from cplir.engine.checkpoint import FORMAT
 from cplir.engine.distributed import init_distributed
 from cplir.engine.evaluation import build_test_sets, evaluate, format_table, write_results
-from cplir.errors import ConfigError
+from cplir.errors import CheckpointError, ConfigError
 from cplir.models import build_model, load_weights
-from cplir.models.weights import load_checkpoint_file
+from cplir.models.model_file import read_model_file
 
 
 def load_for_inference(cfg: Config, checkpoint, weights: str = "ema") -> torch.nn.Module:
-    """The config's model with the weights of a training checkpoint (EMA unless ``weights="model"``) or of any
-    weights file :func:`cplir.models.load_weights` reads."""
+    """The network of ``checkpoint`` in eval mode: a model file or training checkpoint rebuilds its own model
+    (refused when it is not the config's model); a bare weights file is loaded into the config's model."""
+    info = read_model_file(checkpoint, weights)
+    spec = info["spec"]
+    if spec is not None and spec["name"] != cfg.model.name:
+        raise CheckpointError(f"{checkpoint} holds a {spec['name']!r} model but the config describes "
+                              f"{cfg.model.name!r}: test it with the config it was trained with (the run folder's "
+                              "config.yaml)")
     model = build_model(cfg.model.name, **cfg.model.args)
-    state = load_checkpoint_file(Path(checkpoint))
-    if weights == "model" and isinstance(state, dict) and state.get("format") == FORMAT:
-        state = state["model"]
-    return load_weights(model, state).eval()
+    return load_weights(model, info["state_dict"]).eval()
 
 
 def run_test(cfg: Config, checkpoint, out_dir: Optional[str] = None, save_images: bool = False,

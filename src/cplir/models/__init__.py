@@ -1,5 +1,6 @@
 """Backbones, prompt modules, the model registry and checkpoint import."""
 
+from cplir.models.model_file import load_model, read_model_file, save_model
 from cplir.models.prompt_block import PromptGenBlock
 from cplir.models.prompted import (PromptContext, PromptedBackbone, PromptOutput, check_input_size,
                                    check_supports_cpr, sparse_prompt_blocks)
@@ -23,4 +24,5 @@ def cplir(**kwargs) -> PromptIR:
 
 __all__ = ["PromptIR", "PromptGenBlock", "SparsePromptModule", "EncoderFeatures", "PromptedBackbone",
            "PromptContext", "PromptOutput", "check_input_size", "check_supports_cpr", "sparse_prompt_blocks",
-           "build_model", "list_models", "register_model", "load_weights", "read_state_dict"]
+           "build_model", "list_models", "register_model", "load_weights", "read_state_dict", "load_model",
+           "save_model", "read_model_file"]

@@ -8,6 +8,7 @@ Accepted files (all read with ``torch.load(weights_only=True)``):
 * a plain state dict, ``.safetensors`` included (needs the ``safetensors`` package).
 """
 
+import json
 import os
 import pickle
 from pathlib import Path
@@ -31,14 +32,7 @@ def load_checkpoint_file(path: Path):
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist (or is not a file); check the path")
     if path.suffix == ".safetensors":
-        try:
-            from safetensors.torch import load_file
-        except ImportError as err:
-            raise CheckpointError(f"{path} is a safetensors file: install it with `pip install safetensors`") from err
-        try:
-            return load_file(str(path))
-        except Exception as err:  # safetensors raises its own error types
-            raise CheckpointError(f"cannot read safetensors checkpoint {path}: {err}") from err
+        return _read_safetensors(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -49,6 +43,29 @@ def load_checkpoint_file(path: Path):
     except Exception as err:  # a corrupt stream fails in many ways inside torch's unpickler
         raise CheckpointError(f"cannot read checkpoint {path}: the file is truncated or not a PyTorch "
                               f"checkpoint ({err})") from err
+
+
+def _read_safetensors(path: Path):
+    """Tensors of a safetensors file; a cplir model file (spec in the metadata) comes back in the same shape as a
+    ``.pth`` model file: ``{"format", "spec", "calibration", "state_dict"}``."""
+    try:
+        from safetensors import safe_open
+    except ImportError as err:
+        raise CheckpointError(f"{path} is a safetensors file: install it with `pip install safetensors`") from err
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except Exception as err:  # safetensors raises its own error types
+        raise CheckpointError(f"cannot read safetensors checkpoint {path}: {err}") from err
+    if metadata.get("format", "").startswith("cplir-model") and metadata.get("spec"):
+        try:
+            spec = json.loads(metadata["spec"])
+            calibration = json.loads(metadata["calibration"]) if metadata.get("calibration") else None
+        except json.JSONDecodeError as err:
+            raise CheckpointError(f"{path}: the model description in its metadata is damaged ({err})") from err
+        return {"format": metadata["format"], "spec": spec, "calibration": calibration, "state_dict": tensors}
+    return tensors
 
 
 def read_state_dict(source: Union[str, os.PathLike, Mapping]) -> Dict[str, torch.Tensor]:
