@@ -170,7 +170,8 @@ def test_embedded_variants_and_alphas():
 
 # --- inheritance ---------------------------------------------------------------------------------------------------
 def test_multi_level_inheritance_with_a_list_of_bases(tmp_path):
-    write(tmp_path / "bases/root.yaml", {"seed": 1, "train": {"iterations": 100, "optim": {"lr": 1e-3, "betas": [0.8, 0.9]}}})
+    write(tmp_path / "bases/root.yaml",
+          {"seed": 1, "train": {"iterations": 100, "optim": {"lr": 1e-3, "betas": [0.8, 0.9]}}})
     write(tmp_path / "bases/mid.yaml", {"_base_": "root.yaml", "train": {"optim": {"lr": 5e-4}}, "name": "mid"})
     write(tmp_path / "bases/other.yaml", {"_base_": ["root.yaml"], "train": {"log_every": 7}, "name": "other"})
     path = write(tmp_path / "leaf.yaml", {"_base_": ["bases/mid.yaml", "bases/other.yaml"], "seed": 3})
@@ -183,7 +184,8 @@ def test_multi_level_inheritance_with_a_list_of_bases(tmp_path):
 
 
 def test_mappings_merge_and_lists_replace(tmp_path):
-    write(tmp_path / "base.yaml", {"model": {"name": "cplir", "args": {"dim": 16, "num_blocks": [2, 2, 2, 2], "top_k": 1}},
+    write(tmp_path / "base.yaml", {"model": {"name": "cplir",
+                                             "args": {"dim": 16, "num_blocks": [2, 2, 2, 2], "top_k": 1}},
                                    "data": {"test": [{"root": "a"}, {"root": "b"}], "repeats": {"derain": 120}}})
     path = write(tmp_path / "child.yaml", {"_base_": "base.yaml",
                                            "model": {"args": {"num_blocks": [1, 1, 1, 1]}},
@@ -299,7 +301,8 @@ def test_invalid_yaml_and_non_mapping_files(tmp_path):
 
 
 # --- round trip ----------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("stem", ["cpl-three-task", "mclir-cpl-three-task", "embedded-seven-task-cpl", "cpl-allweather"])
+@pytest.mark.parametrize("stem", ["cpl-three-task", "mclir-cpl-three-task", "embedded-seven-task-cpl",
+                                  "cpl-allweather"])
 def test_dump_then_load_is_the_same_config(tmp_path, stem):
     cfg = load_config(CONFIGS / f"{stem}.yaml", ["model.args.dim=16"])
     dump_config(cfg, tmp_path / "run" / "config.yaml")

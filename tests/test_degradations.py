@@ -1,4 +1,5 @@
-"""Degradation synthesis (docs/datasets.md): contracts, reference formulas and the visible effect of every degradation."""
+"""Degradation synthesis (docs/datasets.md): contracts, reference formulas and the visible effect of every
+degradation."""
 
 import io
 

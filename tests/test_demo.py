@@ -2,12 +2,16 @@
 
 import re
 
+import pytest
+
 from cplir.demo import run_demo
 from cplir.engine.run_log import read_log
 
-SHORT = ["train.iterations=2", "train.optim.warmup_iters=1", "train.val_every=2", "train.save_every=2", "data.max_val_images=1"]
+SHORT = ["train.iterations=2", "train.optim.warmup_iters=1", "train.val_every=2", "train.save_every=2",
+         "data.max_val_images=1"]
 
 
+@pytest.mark.slow
 def test_demo_trains_evaluates_and_writes_a_report_and_reruns_cleanly(tmp_path, capsys):
     for _ in range(2):  # a second run replaces the first instead of mixing with it
         assert run_demo(str(tmp_path), SHORT) == 0

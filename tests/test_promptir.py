@@ -27,7 +27,8 @@ def count(module):
 
 @pytest.fixture(scope="module")
 def default_model():
-    return build_model("promptir")
+    with torch.device("meta"):  # counts and shapes need no memory
+        return build_model("promptir")
 
 
 def test_default_parameter_count(default_model):
@@ -51,7 +52,8 @@ def test_one_block_per_level_count_matches_published():
 
 def expected_layout(dim=48, blocks=(4, 6, 6, 8), refine=4, heads=(1, 2, 4, 8), prompts=(64, 128, 320),
                     sizes=(64, 32, 16), n_prompts=5):
-    """State-dict keys and shapes derived from the published data flow (docs/design.md §1), independently of the model code."""
+    """State-dict keys and shapes derived from the published data flow (docs/design.md §1), independently of the
+    model code."""
     out = {}
 
     def conv(name, cin, cout, k=1, groups=1):
@@ -223,6 +225,34 @@ def test_padding_wrapper_handles_odd_sizes(tiny_kwargs):
         y = run_padded(model, x)
     assert y.shape == x.shape
     assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("size", [(29, 35), (1, 1), (8, 16), (17, 3)])
+def test_padding_round_trips_exactly(size):
+    """Pad to the model's multiple, run, crop back: an identity model returns the input bit for bit, the model
+    only ever sees multiples of its size_multiple, and a scale-2 model's output is cropped at twice the size."""
+    seen = []
+
+    class Identity(torch.nn.Module):
+        size_multiple, scale = 8, 1
+
+        def forward(self, x):
+            seen.append(tuple(x.shape[-2:]))
+            return x
+
+    class Double(Identity):
+        scale = 2
+
+        def forward(self, x):
+            seen.append(tuple(x.shape[-2:]))
+            return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+
+    x = torch.rand(2, 3, *size)
+    assert torch.equal(run_padded(Identity(), x), x)
+    torch.testing.assert_close(run_padded(Double(), x), torch.nn.functional.interpolate(x, scale_factor=2),
+                               rtol=0, atol=0)
+    assert all(h % 8 == 0 and w % 8 == 0 for h, w in seen)
+    assert run_padded(Identity(), x, multiple=16).shape == x.shape and seen[-1][0] % 16 == 0
 
 
 def test_non_batched_input_is_rejected(tiny_kwargs):

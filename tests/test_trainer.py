@@ -12,6 +12,7 @@ import torch
 from cplir.cli import main
 from cplir.engine.checkpoint import list_checkpoints, load_training_checkpoint
 from cplir.engine.distributed import DistInfo
+from cplir.engine.evaluation import build_test_sets, evaluate, flatten
 from cplir.engine.run_log import read_log
 from cplir.engine.trainer import Trainer, run_training
 from cplir.errors import CplirError
@@ -87,8 +88,15 @@ def test_resume_continues_the_same_trajectory(data_root, tmp_path, extra, monkey
         assert b[it] == pytest.approx(a[it], abs=1e-6), it
     final_a = load_training_checkpoint(whole.run_dir / "checkpoints" / "iter_00000006.pth")
     final_b = load_training_checkpoint(cut.run_dir / "checkpoints" / "iter_00000006.pth")
-    for key, value in final_a["model"].items():
-        torch.testing.assert_close(final_b["model"][key], value, rtol=0, atol=1e-6)
+    for part in ("model", "ema"):
+        for key, value in final_a[part].items():
+            torch.testing.assert_close(final_b[part][key], value, rtol=0, atol=1e-6)
+    opt_a, opt_b = final_a["optimizer"], final_b["optimizer"]
+    assert opt_a["param_groups"] == opt_b["param_groups"]
+    for index, moments in opt_a["state"].items():  # AdamW step counts and both moment estimates
+        for name, value in moments.items():
+            torch.testing.assert_close(opt_b["state"][index][name], value, rtol=0, atol=1e-6)
+    assert final_a["scaler"] == final_b["scaler"]
     for name, saved in final_a["objective"].items():  # the SPN negative-model bank
         for key, value in saved.items():
             torch.testing.assert_close(final_b["objective"][name][key], value, rtol=0, atol=1e-6)
@@ -134,7 +142,8 @@ def test_every_parameter_gets_a_gradient_under_top1_routing(data_root, tmp_path)
 def test_cpr_config_reaches_the_loss(data_root, tmp_path):
     """form: code turns channel normalisation on unless the config says otherwise; vgg picks the network."""
     def loss(**extra):
-        return Trainer(tiny_config(data_root, tmp_path, **CPR, **extra), DistInfo(), progress=False).objective["cpr"].loss
+        trainer = Trainer(tiny_config(data_root, tmp_path, **CPR, **extra), DistInfo(), progress=False)
+        return trainer.objective["cpr"].loss
 
     paper, code = loss(), loss(loss__cpr__form="code")
     assert (paper.channel_norm, paper.positive, paper.negative_reduction) == (False, True, "mean")
@@ -191,6 +200,7 @@ def test_cplir_test_on_a_trained_checkpoint(data_root, tmp_path, capsys):
     assert all(torch.equal(model.state_dict()[k], v) for k, v in ema.items())
 
 
+@pytest.mark.slow
 def test_two_process_gloo_ddp_run(data_root, tmp_path):
     cfg_path = tmp_path / "ddp.yaml"
     from cplir.config import dump_config
@@ -214,3 +224,10 @@ def test_two_process_gloo_ddp_run(data_root, tmp_path):
                                                                                 "iter_00000004.pth"]
     val = read_log(cfg.run_dir, "val")
     assert len(val) == 3 and read_log(cfg.run_dir, "run")[0]["world_size"] == 2
+    # the sharded, reduced validation equals a single-process evaluation of the same (EMA) weights
+    ema = build_model("cplir", **cfg.model.args)
+    ema.load_state_dict(torch.load(tmp_path / "rank0_ema.pt", weights_only=True))
+    single = flatten(evaluate(ema.eval(), build_test_sets(cfg), cfg.eval.protocol, cfg.eval.crop_border,
+                              cfg.eval.pad_multiple))
+    for key in ("psnr", "ssim", "l1", "denoise/psnr"):
+        assert val[-1][key] == pytest.approx(single[key], rel=1e-6), key

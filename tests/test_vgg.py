@@ -31,7 +31,8 @@ def torchvision_shapes(arch, last_index=99):
 
 def torchvision_state(arch, last_index, classifier=True, seed=0):
     generator = torch.Generator().manual_seed(seed)
-    state = {key: torch.randn(shape, generator=generator) for key, shape in torchvision_shapes(arch, last_index).items()}
+    state = {key: torch.randn(shape, generator=generator)
+             for key, shape in torchvision_shapes(arch, last_index).items()}
     if classifier:  # ignored by the loader; real files hold Linear(25088, 4096) etc.
         state["classifier.0.weight"] = torch.zeros(4, 8)
         state["classifier.0.bias"] = torch.zeros(4)

@@ -19,7 +19,13 @@ import re
 
 import yaml
 
+from cplir.engine.negative_models import DEFAULT_DECAY, DEFAULT_INTERVALS, DEFAULT_START
 from cplir.errors import ConfigError
+from cplir.losses import contrastive_prompt as cpr_defaults
+from cplir.losses import model_contrastive as spn_defaults
+from cplir.losses.vgg import ARCHS as VGG_ARCHS
+from cplir.losses.vgg import DEFAULT_LAYERS
+from cplir.metrics.protocols import PROTOCOLS
 
 
 class _Loader(yaml.SafeLoader):
@@ -80,15 +86,15 @@ class CPRConfig:
     """Contrastive Prompt Regularisation (CPL Sec. III-C; docs/design.md §3)."""
 
     enabled: bool = False
-    alpha: float = 0.01
-    num_negatives: int = 4
-    form: str = "paper"  # "paper" | "code"
-    distance: str = "l2"  # "l2" | "l1"
+    alpha: float = cpr_defaults.DEFAULT_ALPHA
+    num_negatives: int = cpr_defaults.DEFAULT_NUM_NEGATIVES
+    form: str = "paper"  # cpr_defaults.FORMS
+    distance: str = "l2"  # cpr_defaults.DISTANCES
     channel_norm: Optional[bool] = None  # None: the form's choice (paper: off, code: on)
     vgg: str = "vgg19"
     vgg_weights: str = ""  # path, "" to search the usual places, or "random" (tests and the embedded demo only)
-    layers: List[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
-    layer_weights: List[float] = field(default_factory=lambda: [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0])
+    layers: List[str] = field(default_factory=lambda: list(DEFAULT_LAYERS))
+    layer_weights: List[float] = field(default_factory=lambda: list(cpr_defaults.DEFAULT_LAYER_WEIGHTS))
     batched_negatives: bool = True  # decode negatives from the positive's encoder features (else m full passes)
     negatives_per_pass: int = 0  # negatives per decoder pass; 0: all m on CUDA, 1 on the CPU (faster there)
 
@@ -98,13 +104,13 @@ class SPNConfig:
     """Self-Prior guided Negative loss of model contrastive learning (MCLIR; docs/design.md §4)."""
 
     enabled: bool = False
-    lam: float = 0.001
-    intervals: List[int] = field(default_factory=lambda: [100, 200, 500, 1000])
-    decays: List[float] = field(default_factory=lambda: [0.1, 0.1, 0.1, 0.1])
-    start: float = 0.1
+    lam: float = spn_defaults.DEFAULT_LAMBDA
+    intervals: List[int] = field(default_factory=lambda: list(DEFAULT_INTERVALS))
+    decays: List[float] = field(default_factory=lambda: [DEFAULT_DECAY] * len(DEFAULT_INTERVALS))
+    start: float = DEFAULT_START
     vgg_weights: str = ""
-    layers: List[str] = field(default_factory=lambda: ["relu1_2", "relu2_2", "relu3_3"])
-    layer_weights: List[float] = field(default_factory=lambda: [0.2, 0.3, 0.5])
+    layers: List[str] = field(default_factory=lambda: list(spn_defaults.DEFAULT_LAYERS))
+    layer_weights: List[float] = field(default_factory=lambda: list(spn_defaults.DEFAULT_LAYER_WEIGHTS))
 
 
 @dataclass
@@ -293,10 +299,10 @@ def _build(cls, data: dict, where: str = ""):
 
 CHOICES = {
     "train.amp": ("none", "bf16", "fp16"),
-    "eval.protocol": ("promptir", "basicsr_rgb", "basicsr_y"),
-    "loss.cpr.form": ("paper", "code"),
-    "loss.cpr.distance": ("l2", "l1"),
-    "loss.cpr.vgg": ("vgg16", "vgg19"),
+    "eval.protocol": PROTOCOLS,
+    "loss.cpr.form": cpr_defaults.FORMS,
+    "loss.cpr.distance": cpr_defaults.DISTANCES,
+    "loss.cpr.vgg": VGG_ARCHS,
 }
 
 

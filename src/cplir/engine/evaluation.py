@@ -84,8 +84,8 @@ def evaluate(model: Callable, datasets: Dict[str, PairedDataset], protocol: str,
         return {}
     table = torch.stack([sums.get(n, torch.zeros(4, dtype=torch.double, device=device)) for n in names])
     all_reduce_sum(table, dist)
-    return {name: {"psnr": p / c, "ssim": s / c, "l1": l / c, "count": int(c)}
-            for name, (p, s, l, c) in zip(names, table.tolist())}
+    return {name: {"psnr": p / c, "ssim": s / c, "l1": l1 / c, "count": int(c)}
+            for name, (p, s, l1, c) in zip(names, table.tolist())}
 
 
 def average(per_task: Dict[str, Dict[str, float]]) -> Dict[str, float]:

@@ -45,6 +45,12 @@ def _reinitialise(model: nn.Module) -> None:
                 parameter.copy_(torch.rand_like(parameter))
 
 
+# The published MCLIR configuration: K = 4 negative models refreshed every 100/200/500/1000 iterations.
+DEFAULT_INTERVALS = (100, 200, 500, 1000)
+DEFAULT_DECAY = 0.1
+DEFAULT_START = 0.1
+
+
 class NegativeModelBank(nn.Module):
     """K lagged, frozen copies of a restoration network.
 
@@ -60,9 +66,9 @@ class NegativeModelBank(nn.Module):
     def __init__(
         self,
         model: nn.Module,
-        intervals: Sequence[int] = (100, 200, 500, 1000),
-        decays: float | Sequence[float] = 0.1,
-        start: float = 0.1,
+        intervals: Sequence[int] = DEFAULT_INTERVALS,
+        decays: float | Sequence[float] = DEFAULT_DECAY,
+        start: float = DEFAULT_START,
         seed: int | None = None,
     ):
         super().__init__()

@@ -24,11 +24,15 @@ from torch import Tensor, nn
 from cplir.errors import ConfigError, InputSizeError
 from cplir.losses.vgg import DEFAULT_LAYERS, VGGFeatures, layer_weight_map, resolve_vgg, weighted_feature_distance
 
+DEFAULT_ALPHA = 0.01  # the paper's unified default (Sec. IV; Table XI: 0.003 is marginally best on three tasks)
+DEFAULT_NUM_NEGATIVES = 4  # m (Table XII ablates 1, 2, 4, 8)
 DEFAULT_LAYER_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+DISTANCES = ("l2", "l1")
 _FORMS = {
     "paper": {"positive": True, "negative_reduction": "mean", "channel_norm": False},
     "code": {"positive": False, "negative_reduction": "sum", "channel_norm": True},
 }
+FORMS = tuple(_FORMS)
 
 
 class ContrastivePromptLoss(nn.Module):
@@ -49,7 +53,7 @@ class ContrastivePromptLoss(nn.Module):
 
     def __init__(
         self,
-        alpha: float = 0.01,
+        alpha: float = DEFAULT_ALPHA,
         form: str = "paper",
         distance: str = "l2",
         layers: Sequence[str] = DEFAULT_LAYERS,
@@ -63,7 +67,7 @@ class ContrastivePromptLoss(nn.Module):
         super().__init__()
         if form not in _FORMS:
             raise ConfigError(f"unknown CPR form {form!r}; use 'paper' or 'code'")
-        if distance not in ("l2", "l1"):
+        if distance not in DISTANCES:
             raise ConfigError(f"unknown CPR distance {distance!r}; use 'l2' or 'l1'")
         defaults = _FORMS[form]
         negative_reduction = defaults["negative_reduction"] if negative_reduction is None else negative_reduction

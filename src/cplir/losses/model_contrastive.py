@@ -17,6 +17,11 @@ from cplir.errors import InputSizeError
 from cplir.losses.vgg import VGGFeatures, layer_weight_map, resolve_vgg, weighted_feature_distance
 
 
+DEFAULT_LAMBDA = 0.001  # the published config's λ
+DEFAULT_LAYERS = ("relu1_2", "relu2_2", "relu3_3")
+DEFAULT_LAYER_WEIGHTS = (0.2, 0.3, 0.5)
+
+
 class ModelContrastiveLoss(nn.Module):
     """The SPN term ``−λ·neg``.
 
@@ -29,9 +34,9 @@ class ModelContrastiveLoss(nn.Module):
 
     def __init__(
         self,
-        lam: float = 0.001,
-        layers: Sequence[str] = ("relu1_2", "relu2_2", "relu3_3"),
-        layer_weights: Sequence[float] = (0.2, 0.3, 0.5),
+        lam: float = DEFAULT_LAMBDA,
+        layers: Sequence[str] = DEFAULT_LAYERS,
+        layer_weights: Sequence[float] = DEFAULT_LAYER_WEIGHTS,
         vgg: VGGFeatures | str | os.PathLike | None = None,
     ):
         super().__init__()

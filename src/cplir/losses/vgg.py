@@ -22,6 +22,7 @@ from cplir.errors import CheckpointError, ConfigError
 
 # Convolutions per block: configurations D (VGG16) and E (VGG19) of Simonyan & Zisserman (2015).
 _CONVS_PER_BLOCK = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+ARCHS = tuple(_CONVS_PER_BLOCK)
 _BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 WEIGHT_FILES = {"vgg16": "vgg16-397923af.pth", "vgg19": "vgg19-dcbb9e9d.pth"}
 WEIGHT_ENV_VARS = {"vgg16": "CPLIR_VGG16_WEIGHTS", "vgg19": "CPLIR_VGG19_WEIGHTS"}

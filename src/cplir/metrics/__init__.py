@@ -1,4 +1,5 @@
-"""Image quality metrics under named protocols (docs/design.md §6): numpy reference versions and batched torch versions."""
+"""Image quality metrics under named protocols (docs/design.md §6): numpy reference versions and batched torch
+versions."""
 
 from cplir.metrics.protocols import (
     PROTOCOLS,

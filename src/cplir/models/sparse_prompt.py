@@ -22,8 +22,8 @@ class SparsePromptModule(PromptGenBlock):
 
     ``forward(x, mismatch=u)`` with ``u`` (B,) uniforms in [0, 1) instead selects, per sample, the component at
     position ``floor(u * (P - k))`` among the components *not* in the top-k (ascending index order), weighted by
-    that component's own softmax probability (CPL Sec. III-C; docs/design.md). Drawing ``u`` outside the module lets the naive and the
-    batched negative paths share the exact same random choices.
+    that component's own softmax probability (CPL Sec. III-C; docs/design.md). Drawing ``u`` outside the module lets
+    the naive and the batched negative paths share the exact same random choices.
     """
 
     def __init__(self, prompt_dim: int = 128, prompt_len: int = 5, prompt_size: int = 96, lin_dim: int = 192,
