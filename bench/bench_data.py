@@ -17,8 +17,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import interleaved_best, best_seconds  # noqa: E402
 
-from cplir.data.benchmarks import load_benchmark  # noqa: E402
-from cplir.data.datasets import PROMPTIR_REPEATS, TrainingMix, build_train_loader  # noqa: E402
+from cplir.data.benchmarks import PROMPTIR_REPEATS, load_benchmark  # noqa: E402
+from cplir.data.datasets import TrainingMix, build_train_loader  # noqa: E402
 from cplir.data.image_io import read_image  # noqa: E402
 from cplir.models import build_model  # noqa: E402
 

@@ -298,3 +298,25 @@ def test_verify_images_finds_unreadable_files_and_size_mismatches(promptir_root)
     assert [p.name for p, _ in problems] == ["norain-1.png", "rain-2.png"]
     assert "cannot read image" in problems[0][1] and "size 16x16 differs" in problems[1][1]
     assert verify_images(load_benchmark("cdd11", build(promptir_root / "c", cdd11_files()))) == []
+
+
+def test_a_new_benchmark_takes_one_registration(tmp_path, monkeypatch):
+    # As docs/datasets.md "Adding a benchmark": one decorated adapter; loading, options and repeats follow.
+    from cplir.data.benchmarks import registry
+    from cplir.data.benchmarks.pairing import pair_records, require_dir, same_name, scan_task
+    from cplir.data.datasets import default_repeats
+
+    monkeypatch.setattr(registry, "BENCHMARKS", dict(registry.BENCHMARKS))
+
+    @registry.register_benchmark("toy_derain", tasks=("derain",), repeats={"derain": 10})
+    def toy_derain(root, split, report, *, degraded_dir="rainy"):
+        folder = require_dir(root / split / degraded_dir, "rainy images", "  ROOT/{train,test}/{rainy,clean}/NAME")
+        images = scan_task(("derain",), folder, report)
+        return {"derain": pair_records("derain", images, same_name(degraded_dir, "clean"), root, report)}
+
+    root = build(tmp_path / "toy", [("train/rainy/a.png", 10), ("train/clean/a.png", 5), ("train/rainy/b.png", 10)])
+    assert "toy_derain" in list_benchmarks() and registry.benchmark_options("toy_derain") == ["degraded_dir"]
+    records, report = scan_benchmark("toy_derain", root)
+    assert [r.key for r in records["derain"]] == ["train/rainy/a.png"]
+    assert [m.missing.name for m in report.missing_pairs] == ["b.png"]
+    assert default_repeats("toy_derain", records) == {"derain": 10}

@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from cplir.config import dump_config, load_config, load_yaml_tree, to_dict
+from cplir.data.datasets import default_repeats
 from cplir.errors import ConfigError
 from cplir.models import PromptIR, build_model
 
@@ -99,7 +100,10 @@ def test_three_task_cpl_says_what_the_paper_says():
     assert cfg.loss.cpr.form == "paper" and cfg.loss.cpr.vgg == "vgg19" and not cfg.loss.spn.enabled
     assert cfg.train.optim.lr == 2e-4 and cfg.data.batch_size * 4 == 32
     assert cfg.eval.protocol == "promptir" and cfg.eval.crop_border == 0
-    assert cfg.data.repeats == {"denoise_15": 3, "denoise_25": 3, "denoise_50": 3, "derain": 120, "dehaze": 1}
+    assert not cfg.data.repeats  # the benchmark's registered repeats apply: PromptIR's published mix
+    tasks = dict.fromkeys(["denoise_15", "denoise_25", "denoise_50", "derain", "dehaze"])
+    assert default_repeats(cfg.data.train.benchmark, tasks) == {"denoise_15": 3, "denoise_25": 3, "denoise_50": 3,
+                                                               "derain": 120, "dehaze": 1}
     samples = EPOCH_SAMPLES["three_task"]
     assert samples == 142431
     assert iterations_per_epoch(samples) == 4451
@@ -207,7 +211,9 @@ def test_overrides_are_parsed_as_yaml():
     assert cfg.model.args["dim"] == 16 and cfg.model.args["num_blocks"] == [1, 1, 1, 1]
     assert cfg.model.args["heads"] == [1, 2, 4, 8]  # untouched siblings survive
     assert cfg.data.train.root == "/datasets/promptir" and cfg.data.train.options == {"level": "ood"}
-    assert cfg.data.repeats["derain"] == 60 and cfg.data.repeats["dehaze"] == 1
+    tasks = dict.fromkeys(["denoise_15", "derain", "dehaze"])
+    resolved = default_repeats(cfg.data.train.benchmark, tasks, cfg.data.repeats)
+    assert resolved == {"denoise_15": 3, "derain": 60, "dehaze": 1}  # one repeat overridden, the others kept
     assert cfg.train.optim.betas == [0.9, 0.99] and cfg.loss.cpr.enabled is False
 
 

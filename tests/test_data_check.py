@@ -8,7 +8,7 @@ import yaml
 from PIL import Image
 
 from cplir.cli import main
-from cplir.data.check import check_dataset
+from cplir.data_check import check_dataset
 from cplir.errors import DataError
 from test_benchmarks import build, cdd11_files, promptir_files, write_image
 

@@ -7,9 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from cplir.data.benchmarks import load_benchmark
-from cplir.data.datasets import (PROMPTIR_REPEATS, PairedDataset, TrainingMix, build_eval_loader,
-                                 build_train_loader, dihedral)
+from cplir.data.benchmarks import PROMPTIR_REPEATS, load_benchmark
+from cplir.data.datasets import PairedDataset, TrainingMix, build_eval_loader, build_train_loader, dihedral
 from cplir.data.records import PairRecord
 from cplir.errors import DataError, ImageReadError
 from test_benchmarks import build, promptir_files
@@ -68,8 +67,9 @@ def test_promptir_style_crop_to_a_multiple_happens_before_synthesis(tmp_path):
     sample = PairedDataset([record], multiple_of=16)[0]
     assert sample["gt"].shape == (3, 32, 32)  # rows 2..34, columns 6..38: offsets rem // 2
     torch.testing.assert_close(sample["gt"], torch.from_numpy(clean[2:34, 6:38]).permute(2, 0, 1).float() / 255)
-    from cplir.data.degradations import degrade, rng_for
-    expected = degrade(clean[2:34, 6:38], "noise_promptir", rng_for(0, "c.png", "denoise_25"), sigma=25)
+    from cplir.data.degradations import degrade
+    from cplir.seeding import numpy_generator
+    expected = degrade(clean[2:34, 6:38], "noise_promptir", numpy_generator(0, "c.png", "denoise_25"), sigma=25)
     torch.testing.assert_close(sample["lq"], torch.from_numpy(expected).permute(2, 0, 1).float() / 255)
     records = textured_pairs(tmp_path, 1)  # file pairs are cropped alike, still aligned
     pair = PairedDataset(records, multiple_of=16)[0]

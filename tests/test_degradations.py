@@ -28,7 +28,6 @@ from cplir.data.degradations import (
     low_light_gamma,
     low_light_retinex,
     pseudo_depth,
-    rng_for,
 )
 
 H, W = 48, 64
@@ -370,17 +369,3 @@ def test_cdd11_composite_applies_components_in_order(cls, steps, photo):
         swapped = cdd11_composite(cdd11_composite(photo, "haze", rng(11)), "low", rng(11))
         assert not np.array_equal(swapped, expected)
 
-
-# ---------------------------------------------------------------- per-sample generators
-
-
-def test_rng_for_is_stable_and_key_dependent():
-    draw = lambda *args: int(rng_for(*args).integers(1 << 30))
-    assert draw(0, "a/b.png", "noise") == draw(0, "a/b.png", "noise") == 119021447  # same in every process
-    values = {draw(0, "a/b.png", "noise"), draw(0, "a/b.png", "blur"), draw(0, "a/c.png", "noise"),
-              draw(1, "a/b.png", "noise"), draw(0, "noise", "a/b.png"), draw(0, "a/b.pngnoise")}
-    assert len(values) == 6
-    with pytest.raises(ValueError, match="keys"):
-        rng_for(0, 1.5)
-    with pytest.raises(ValueError, match="seed"):
-        rng_for("0", "a")

@@ -13,10 +13,11 @@ import torch
 from cplir.cli import main
 from cplir.data.benchmarks import load_benchmark
 from cplir.data.datasets import PairedDataset
-from cplir.data.degradations import CDD11_CLASSES, MIOIR_TASKS, degrade, rng_for, stretch_depth
+from cplir.data.degradations import CDD11_CLASSES, MIOIR_TASKS, degrade, stretch_depth
 from cplir.data.embedded import SCENES, disparity_depth
 from cplir.data.image_io import read_image, read_image_uint8
 from cplir.errors import DataError
+from cplir.seeding import numpy_generator
 from test_data_check import printed_counts
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -123,9 +124,9 @@ def test_motorcycle_haze_uses_its_real_depth_and_the_others_pseudo_depth():
     index = list(records).index(left.key)
     hazy = PairedDataset(list(records.values()), seed=0)[index]["lq"]
     clean = read_image_uint8(left.clean)
-    with_pseudo_depth = degrade(clean, "haze", rng_for(0, left.key, left.task))
+    with_pseudo_depth = degrade(clean, "haze", numpy_generator(0, left.key, left.task))
     # the loader normalises a depth file over the whole scene before any crop
-    with_real_depth = degrade(clean, "haze", rng_for(0, left.key, left.task), depth=stretch_depth(depth))
+    with_real_depth = degrade(clean, "haze", numpy_generator(0, left.key, left.task), depth=stretch_depth(depth))
     to_uint8 = (hazy.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     np.testing.assert_array_equal(to_uint8, with_real_depth)
     assert np.abs(to_uint8.astype(int) - with_pseudo_depth).mean() > 5

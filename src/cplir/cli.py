@@ -87,13 +87,13 @@ def cmd_demo(args) -> int:
 
 
 def cmd_data_check(args) -> int:
-    from cplir.data.check import check_dataset
+    from cplir.data_check import check_dataset
 
     return 0 if check_dataset(args.target, args.split, args.set).ok else 1
 
 
 def cmd_data_preview(args) -> int:
-    from cplir.data.check import preview
+    from cplir.data_check import preview
 
     print(f"wrote {preview(args.target, args.out, args.per_task, args.split, args.set)}")
     return 0

@@ -1,4 +1,2 @@
-"""Data: degradation synthesis, benchmark adapters, the embedded data set, torch data sets, checks."""
-
-# Registers the `embedded` benchmark whenever any data module (e.g. cplir.data.benchmarks) is imported.
-from cplir.data import embedded  # noqa: F401
+"""Data: degradation synthesis, benchmark layouts (:mod:`cplir.data.benchmarks`), the embedded photographs, torch
+data sets and loaders. Nothing here imports the configuration, the engine or the command line."""

@@ -6,12 +6,12 @@
 * :func:`build_train_loader`, :func:`build_eval_loader`.
 
 Reproducibility. A training sample is a pure function of ``(seed, epoch, index)``: its crop, flip/rotation and
-synthetic degradation all come from ``np.random.default_rng([seed, epoch, index])``; the shuffled order is a pure
-function of ``(seed, epoch)`` (``DistributedSampler``'s recipe, also for one process). So the batches do not
-depend on the number of workers, and a run resumed at epoch ``e`` sees what an uninterrupted run saw. The training
-sampler yields ``(epoch, index)`` pairs: persistent workers hold their own copy of the data set and would not see
-a ``set_epoch`` made in the main process, so the epoch travels with each index. Call ``loader.sampler.set_epoch(e)``
-before each epoch, as with ``DistributedSampler``.
+synthetic degradation all come from ``numpy_generator(seed, epoch, index)`` (:mod:`cplir.seeding`); the shuffled
+order is a pure function of ``(seed, epoch)`` (``DistributedSampler``'s recipe, also for one process). So the
+batches do not depend on the number of workers, and a run resumed at epoch ``e`` sees what an uninterrupted run saw.
+The training sampler yields ``(epoch, index)`` pairs: persistent workers hold their own copy of the data set and
+would not see a ``set_epoch`` made in the main process, so the epoch travels with each index. Call
+``loader.sampler.set_epoch(e)`` before each epoch, as with ``DistributedSampler``.
 """
 
 import itertools
@@ -22,22 +22,22 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from cplir.data.degradations import DEGRADATION_PARAMS, degrade, pseudo_depth, rng_for, stretch_depth
+from cplir.data.benchmarks import get_benchmark
+from cplir.data.degradations import DEGRADATION_PARAMS, degrade, pseudo_depth, stretch_depth
 from cplir.data.image_io import read_image, read_image_uint8, to_tensor
 from cplir.data.records import PairRecord, TaskRecords
 from cplir.errors import DataError
 from cplir.metrics.protocols import center_crop_to_multiple
-
-# Per-epoch replication of each task's records (PromptIR's and AdaIR's training code).
-PROMPTIR_REPEATS = {"denoise_15": 3, "denoise_25": 3, "denoise_50": 3, "derain": 120, "dehaze": 1}
-ADAIR_REPEATS = {**PROMPTIR_REPEATS, "deblur": 5, "enhance": 20}
-_DEFAULT_REPEATS = {"promptir_three_task": PROMPTIR_REPEATS, "adair_five_task": ADAIR_REPEATS}
+from cplir.seeding import numpy_generator, torch_generator
 
 
-def default_repeats(benchmark: str, task_records: TaskRecords) -> Dict[str, int]:
-    """The published replication factors of ``benchmark`` for the tasks present (1 for other benchmarks)."""
-    table = _DEFAULT_REPEATS.get(benchmark, {})
+def default_repeats(benchmark: str, task_records: TaskRecords,
+                    overrides: Optional[Mapping[str, int]] = None) -> Dict[str, int]:
+    """Replication factor of each task present: ``overrides`` (a config's ``data.repeats``) where given, else the
+    published factor ``benchmark`` registers, else 1."""
+    table = {**get_benchmark(benchmark).repeats, **(overrides or {})}
     return {task: table.get(task, 1) for task in task_records}
+
 
 Sample = Dict[str, Union[torch.Tensor, str, int]]
 Records = Union[TaskRecords, Sequence[PairRecord]]
@@ -111,8 +111,8 @@ def _check_int(name: str, value, low: int) -> int:
 class PairedDataset(Dataset):
     """Evaluation set: whole (degraded, clean) pairs in record order.
 
-    A synthesised degradation draws from ``rng_for(seed, record.key, record.task)``, so every sample is the same
-    whatever order the files were listed in and whichever rank or worker loads it. Nothing is padded (the caller
+    A synthesised degradation draws from ``numpy_generator(seed, record.key, record.task)``, so every sample is the
+    same whatever order the files were listed in and whichever rank or worker loads it. Nothing is padded (the caller
     pads to the model's multiple) and sizes differ between images: load with batch size 1.
 
     Args:
@@ -142,7 +142,7 @@ class PairedDataset(Dataset):
             gt, depth = _read_clean(record)
             gt = center_crop_to_multiple(gt, self.multiple_of)
             depth = None if depth is None else center_crop_to_multiple(depth, self.multiple_of)
-            lq = _synthesise(record, gt, depth, rng_for(self.seed, record.key, record.task))
+            lq = _synthesise(record, gt, depth, numpy_generator(self.seed, record.key, record.task))
         return _sample(lq, gt, record, self._task_ids[index])
 
 
@@ -152,12 +152,12 @@ class TrainingMix(Dataset):
     Sample ``index`` of epoch ``e`` is a ``crop_size`` square cut at the same place from the degraded and clean
     images, then (``augment``) one of the 8 flips/rotations applied to both; a synthesised degradation is applied
     to the clean crop (as PromptIR adds noise to the patch), so its cost does not grow with the image. All of it
-    draws from ``np.random.default_rng([seed, e, index])``. An image smaller than the crop raises DataError naming
-    it: padding would teach the network the padding's artefacts.
+    draws from ``numpy_generator(seed, e, index)``. An image smaller than the crop raises DataError naming it:
+    padding would teach the network the padding's artefacts.
 
     Args:
         task_records: records per task; every task needs at least one record.
-        repeats: replication factor per task (e.g. :data:`PROMPTIR_REPEATS`); tasks absent from it get 1.
+        repeats: replication factor per task (e.g. :func:`default_repeats`); tasks absent from it get 1.
         crop_size: side of the square training crop.
         augment: apply a random element of the dihedral group (flips and 90° rotations).
         seed: base seed of all per-sample randomness.
@@ -209,7 +209,7 @@ class TrainingMix(Dataset):
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
         if not 0 <= index < len(self):
             raise IndexError(f"sample {index} out of range for a mix of {len(self)} samples")
-        rng = np.random.default_rng([self.seed, epoch, index])
+        rng = numpy_generator(self.seed, epoch, index)
         record = self.record(index)
         if record.synth is None:
             lq, gt = _read_pair(record)
@@ -302,7 +302,7 @@ def _loader(dataset: Dataset, sampler: Sampler, batch_size: int, num_workers: in
             drop_last: bool) -> DataLoader:
     num_workers = _check_int("num_workers", num_workers, 0)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      worker_init_fn=_seed_worker, generator=torch.Generator().manual_seed(seed),
+                      worker_init_fn=_seed_worker, generator=torch_generator(seed),
                       persistent_workers=num_workers > 0, drop_last=drop_last, pin_memory=torch.cuda.is_available())
 
 

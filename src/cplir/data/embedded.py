@@ -1,11 +1,6 @@
-"""The embedded data set (benchmark ``embedded``): photographs that ship inside installed packages, degraded
-synthetically, so the demo and the tests need no download.
-
-Use ``root: embedded`` in a config (there is no folder to point at)::
-
-    data:
-      train: {benchmark: embedded, root: embedded, split: train, options: {variant: three_task}}
-      test:  [{benchmark: embedded, root: embedded, split: test, options: {variant: three_task}}]
+"""The photographs of the embedded data set: colour images that ship inside installed packages, so the demo and
+the tests need no download. The ``embedded`` benchmark (:mod:`cplir.data.benchmarks.embedded`) degrades them
+synthetically; this module finds the files, crops the test views and derives the depth maps.
 
 Scenes and split
 ----------------
@@ -22,19 +17,6 @@ Only the files of this allow-list are read, straight from the installed packages
 the training split point at those files. Files derived from them (the cropped test images and the depth maps) are
 written once to the cache folder :func:`cache_dir` and rewritten when the package files are newer.
 
-Records per task: 4 in train (6 with scikit-learn) and 2 in test, except the five-task variant's test split, which
-has ``denoise_25`` only (AdaIR's five-task table reports BSD68 at σ=25). Every record is synthesised
-(``synth``/``params``) with key ``PACKAGE/FILE`` (e.g. ``skimage/chelsea.png``), which seeds its degradation.
-
-Variants (option ``variant``; option ``tasks`` picks a subset of its tasks)
----------------------------------------------------------------------------
-* ``three_task``: ``denoise_15/25/50`` (``noise_promptir``, ``params={"sigma": σ}``), ``derain`` (``rain``),
-  ``dehaze`` (``haze``). Tasks: ``denoise``, ``derain``, ``dehaze``.
-* ``five_task``: adds ``deblur`` (Gaussian ``blur``, standing in for GoPro) and ``enhance`` (``lowlight``,
-  standing in for LOL).
-* ``seven_task``: MiOIR's seven tasks ``sr, blur, noise, jpeg, rain, haze, lowlight`` (in-distribution levels).
-* ``cdd11``: the 11 CDD-11 classes (``cdd11_<class>`` composites), tasks named by class.
-
 Depth for haze
 --------------
 The motorcycle scene ships a ground-truth disparity map (Middlebury 2014, of the left view). Its depth is
@@ -42,9 +24,9 @@ The motorcycle scene ships a ground-truth disparity map (Middlebury 2014, of the
 scale ``f·B`` cancels in the normalisation. Pixels of unknown disparity (occlusions) take the background side: the
 smaller of the nearest known disparities to their left and right in the row. The right view's disparity is the
 left one warped by it (left pixel ``(y, x)`` shows at ``(y, x - d)``; the nearest wins). The depth maps are stored
-as 16-bit PNG files in the cache and set as ``record.depth`` of every record whose degradation takes a depth map
-(haze and the CDD-11 classes). The other scenes have no depth: their haze uses the documented pseudo-depth of
-:func:`cplir.data.degradations.pseudo_depth` (vertical gradient and dark channel of the clean image).
+as 16-bit PNG files in the cache; :func:`scene_views` returns them with each view. The other scenes have no depth:
+their haze uses the documented pseudo-depth of :func:`cplir.data.degradations.pseudo_depth` (vertical gradient and
+dark channel of the clean image).
 """
 
 import importlib.util
@@ -56,12 +38,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from cplir.data.benchmarks import (ADAIR_TASKS, FIVE_TASK_TEST_SIGMAS, PROMPTIR_SIGMAS, PROMPTIR_TASKS, DataReport,
-                                   _choose, register_benchmark)
-from cplir.data.degradations import CDD11_CLASSES, DEGRADATION_PARAMS, MIOIR_TASKS
 from cplir.data.degradations.haze import stretch_depth
 from cplir.data.image_io import read_image_uint8
-from cplir.data.records import PairRecord, TaskRecords
 from cplir.errors import DataError
 
 ROOT_NAME = "embedded"
@@ -98,15 +76,6 @@ SCENES = (
 )
 PACKAGE_DATA = {"skimage": "data", "sklearn": "datasets/images"}  # data folder inside each package
 REQUIRED_PACKAGE = "skimage"  # the others are used when installed
-
-VARIANTS = {
-    "three_task": PROMPTIR_TASKS,
-    "five_task": ADAIR_TASKS,
-    "seven_task": MIOIR_TASKS,
-    "cdd11": CDD11_CLASSES,
-}
-# Degradation of each task of the PromptIR/AdaIR-style variants (denoise gives one task per σ).
-PROMPTIR_SYNTH = {"derain": "rain", "dehaze": "haze", "deblur": "blur", "enhance": "lowlight"}
 
 
 # Bump when the derived files change for the same package files (crop rule, depth algorithm): old caches are
@@ -206,24 +175,12 @@ def _view_files(scene: Scene, view: int, data: Path, crop: Optional[int]) -> Tup
     return clean, depth
 
 
-def _task_recipes(variant: str, tasks: Sequence[str], split: str) -> List[Tuple[str, str, dict]]:
-    """(task label, degradation name, fixed params) of each chosen task of ``variant``."""
-    if variant == "seven_task":
-        return [(task, task, {}) for task in tasks]
-    if variant == "cdd11":
-        return [(cls, f"cdd11_{cls}", {}) for cls in tasks]
-    sigmas = FIVE_TASK_TEST_SIGMAS if variant == "five_task" and split == "test" else PROMPTIR_SIGMAS
-    recipes = []
-    for task in tasks:
-        if task == "denoise":
-            recipes += [(f"denoise_{sigma}", "noise_promptir", {"sigma": sigma}) for sigma in sigmas]
-        else:
-            recipes.append((task, PROMPTIR_SYNTH[task], {}))
-    return recipes
+def scene_views(split: str, max_size: Optional[int]) -> List[Tuple[str, Path, Optional[Path]]]:
+    """(key, clean file, depth file or None) of every view of the split's scenes, sorted by key.
 
-
-def _scene_views(split: str, max_size: Optional[int]) -> List[Tuple[str, Path, Optional[Path]]]:
-    """(key, clean file, depth file or None) of every view of the split's scenes, sorted by key."""
+    The key is ``PACKAGE/FILE`` (e.g. ``skimage/chelsea.png``); test views are centre-cropped to at most
+    ``max_size`` pixels per side (None = whole images).
+    """
     folders = {package: _package_data(package) for package in PACKAGE_DATA}
     if folders[REQUIRED_PACKAGE] is None:
         raise DataError("the embedded data set reads the photographs that ship with scikit-image, which is not "
@@ -240,32 +197,3 @@ def _scene_views(split: str, max_size: Optional[int]) -> List[Tuple[str, Path, O
         views += [(f"{scene.package}/{name}", *_view_files(scene, view, data, crop))
                   for view, name in enumerate(scene.files)]
     return sorted(views)
-
-
-@register_benchmark(ROOT_NAME, folder=False)
-def embedded(root: Path, split: str, report: DataReport, *, variant="three_task", tasks=None,
-             max_size=256) -> TaskRecords:
-    """The embedded data set: allow-listed package photographs with synthetic degradations (module docstring).
-
-    ROOT must be ``embedded`` (there is no folder); ``report`` stays empty (nothing can be missing).
-
-    Options:
-        variant: ``three_task``, ``five_task``, ``seven_task`` or ``cdd11``.
-        tasks: subset of the variant's tasks (``denoise`` stands for all its σ); default all.
-        max_size: side of the centre crop of the test images (None = whole images).
-    """
-    if Path(root).name != ROOT_NAME:
-        raise DataError(f"the embedded data set has no folder: set root to {ROOT_NAME!r}, not {str(root)!r}")
-    if variant not in VARIANTS:
-        raise DataError(f"bad value {variant!r} for option variant: choose one of {', '.join(VARIANTS)}")
-    if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
-        raise DataError(f"bad value {max_size!r} for option max_size: give a positive integer or null")
-    recipes = _task_recipes(variant, _choose("tasks", VARIANTS[variant] if tasks is None else tasks,
-                                             VARIANTS[variant]), split)
-    views = _scene_views(split, max_size)
-    records: TaskRecords = {}
-    for task, synth, params in recipes:
-        takes_depth = "depth" in DEGRADATION_PARAMS[synth]
-        records[task] = [PairRecord(task=task, clean=clean, synth=synth, params=dict(params), key=key,
-                                    depth=depth if takes_depth else None) for key, clean, depth in views]
-    return records

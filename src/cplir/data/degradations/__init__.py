@@ -8,8 +8,8 @@ given as keywords, and the same generator state always gives the same image.
   ranges: :func:`bicubic_down_up` (SR ×4), :func:`add_gaussian_blur`, :func:`add_gaussian_noise`,
   :func:`jpeg_compress`, :func:`add_rain`, :func:`add_haze`, :func:`low_light_gamma`.
 * Weather: :func:`add_snow` (procedural flakes); CDD-11 classes by :func:`cdd11_composite`.
-* Loaders: :func:`degrade` dispatches by name through ``DEGRADATIONS``; :func:`rng_for` gives each sample its own
-  generator from a seed and stable keys (relative path, task).
+* Loaders: :func:`degrade` dispatches by name through ``DEGRADATIONS``; each sample draws from its own generator,
+  :func:`cplir.seeding.numpy_generator` of a seed and stable keys (relative path, task).
 """
 
 from cplir.data.degradations._filters import gaussian_kernel
@@ -20,7 +20,7 @@ from cplir.data.degradations.jpeg import jpeg_compress
 from cplir.data.degradations.lowlight import low_light_gamma, low_light_retinex
 from cplir.data.degradations.noise import PROMPTIR_SIGMAS, add_gaussian_noise, add_gaussian_noise_promptir
 from cplir.data.degradations.rain import add_rain, rain_streaks
-from cplir.data.degradations.registry import DEGRADATION_PARAMS, DEGRADATIONS, MIOIR_TASKS, degrade, rng_for
+from cplir.data.degradations.registry import DEGRADATION_PARAMS, DEGRADATIONS, MIOIR_TASKS, degrade
 from cplir.data.degradations.resize import bicubic_down_up
 from cplir.data.degradations.snow import add_snow, snow_mask
 
@@ -46,7 +46,6 @@ __all__ = [
     "normalise_depth",
     "pseudo_depth",
     "rain_streaks",
-    "rng_for",
     "snow_mask",
     "stretch_depth",
 ]

@@ -31,7 +31,7 @@ def check_rng(rng: np.random.Generator) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise ValueError(
             f"rng must be a numpy.random.Generator, got {type(rng).__name__}; "
-            "build one with np.random.default_rng(seed) or cplir.data.degradations.rng_for(seed, key)"
+            "build one with np.random.default_rng(seed) or cplir.seeding.numpy_generator(seed, key)"
         )
     return rng
 

@@ -11,6 +11,7 @@ from cplir.data.degradations.haze import add_haze, pseudo_depth
 from cplir.data.degradations.lowlight import low_light_retinex
 from cplir.data.degradations.rain import add_rain
 from cplir.data.degradations.snow import add_snow
+from cplir.seeding import numpy_generator
 
 CDD11_CLASSES = (
     "low", "haze", "rain", "snow",
@@ -66,5 +67,5 @@ def cdd11_composite(
     out = img
     for component, seed in zip(CDD11_ORDER, seeds):
         if component in parts:
-            out = steps[component](out, np.random.default_rng(seed))
+            out = steps[component](out, numpy_generator(int(seed)))
     return out

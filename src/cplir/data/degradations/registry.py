@@ -1,9 +1,8 @@
-"""Degradations by name, for data loaders, and per-sample random generators that do not depend on file order."""
+"""Degradations by name, for data loaders."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 from typing import Callable
 
@@ -59,7 +58,7 @@ def degrade(img: np.ndarray, name: str, rng: np.random.Generator, level: str = "
     Args:
         img: clean uint8 image (H, W, 3).
         name: a key of ``DEGRADATIONS``.
-        rng: random generator of this sample, e.g. ``rng_for(seed, relative_path, name)``.
+        rng: random generator of this sample, e.g. ``cplir.seeding.numpy_generator(seed, relative_path, name)``.
         level: ``"id"`` or ``"ood"``; only degradations with a ``level`` parameter have an ``"ood"`` level.
         **overrides: fixed parameter values instead of random draws (e.g. ``sigma=25``); ``noise_promptir``
             draws σ from {15, 25, 50} unless ``sigma`` is given.
@@ -81,18 +80,3 @@ def degrade(img: np.ndarray, name: str, rng: np.random.Generator, level: str = "
         raise ValueError(f"degradation {name!r} has only the in-distribution level 'id', got level={level!r}")
     return fn(img, rng=rng, **overrides)
 
-
-def rng_for(seed: int, *keys: str | int) -> np.random.Generator:
-    """Deterministic generator from a base seed and keys such as an image's relative path and a task name.
-
-    The keys are hashed with SHA-256 (Python's ``hash`` is salted per process), so every sample gets the same
-    degradation in every run whatever order the files are listed in. Use POSIX-style relative paths as keys.
-    """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    for key in keys:
-        if isinstance(key, bool) or not isinstance(key, (str, int, np.integer)):
-            raise ValueError(f"rng_for keys must be strings or integers, got {key!r}")
-    text = "\x1f".join(str(part) for part in (int(seed), *keys))  # unit separator: keys cannot run together
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return np.random.default_rng(int.from_bytes(digest[:16], "little"))

@@ -18,10 +18,9 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from cplir.analysis.plots import image_grid
 from cplir.config import DataSource, load_config
-from cplir.data.benchmarks import (MAX_LISTED, SPLITS, DataReport, list_benchmarks, scan_benchmark,
+from cplir.data.benchmarks import (MAX_LISTED, SPLITS, DataReport, get_benchmark, list_benchmarks, scan_benchmark,
                                    verify_images)
 from cplir.data.datasets import PairedDataset, evenly_spaced
-from cplir.data.embedded import ROOT_NAME as EMBEDDED
 from cplir.data.image_io import to_image
 from cplir.data.records import TaskRecords
 from cplir.errors import DataError
@@ -124,7 +123,8 @@ def _detect_layouts(root: Path, split: Optional[str]) -> Tuple[List[Scan], List[
     """Scans of every layout that reads ``root`` (see the module docstring) and notes on what did not match."""
     splits = SPLITS if split is None else (split,)
     found, notes, tried = [], [], []
-    for name in [n for n in list_benchmarks() if n not in (EMBEDDED, FALLBACK_LAYOUT)] + [FALLBACK_LAYOUT]:
+    folder_layouts = [n for n in list_benchmarks() if get_benchmark(n).folder and n != FALLBACK_LAYOUT]
+    for name in folder_layouts + [FALLBACK_LAYOUT]:
         if name == FALLBACK_LAYOUT and found:
             break
         scans, misses = _layout_scans(name, root, splits)
