@@ -31,15 +31,11 @@ from cplir.engine.run_log import RunLogger
 from cplir.engine.schedule import warmup_cosine_lr
 from cplir.errors import CheckpointError, CplirError
 from cplir.models import build_model, load_weights
+from cplir.seeding import torch_generator
 
 
 class TrainingDiverged(CplirError):
     """The loss became NaN or infinite."""
-
-
-def step_generator(seed: int, rank: int, iteration: int) -> torch.Generator:
-    """A CPU generator that is a pure function of (seed, rank, iteration): a resumed run repeats every draw."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + rank) * 1_000_033 + iteration)
 
 
 class Trainer:
@@ -106,7 +102,7 @@ class Trainer:
     def _build_train_set(self) -> TrainingMix:
         d = self.cfg.data
         records = load_benchmark(d.train.benchmark, d.train.root, d.train.split, **d.train.options)
-        repeats = d.repeats or default_repeats(d.train.benchmark, records)
+        repeats = default_repeats(d.train.benchmark, records, d.repeats)
         return TrainingMix(records, repeats=repeats, crop_size=d.crop_size, augment=True, seed=self.cfg.seed)
 
     def batches(self) -> Iterator[dict]:
@@ -137,7 +133,7 @@ class Trainer:
             else:
                 restored, feats = self.model(lq), None
             inputs = StepInputs(lq, gt, restored.float(), feats, self.net, self.iteration,
-                                step_generator(self.cfg.seed, self.dist.rank, self.iteration))
+                                torch_generator(self.cfg.seed, self.dist.rank, self.iteration))
             terms, logged = {}, {}
             for name, term in self.objective.items():  # l1 (Eq. 4), cpr (Eq. 5-8), spn (MCLIR Eq. 3), ...
                 out = term(inputs)
