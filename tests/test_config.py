@@ -1,6 +1,5 @@
 """Configuration: the shipped configs, ``_base_`` inheritance, ``--set`` overrides, validation errors."""
 
-import inspect
 import math
 from pathlib import Path
 
@@ -11,12 +10,18 @@ import yaml
 from cplir.config import dump_config, load_config, load_yaml_tree, to_dict
 from cplir.data.datasets import default_repeats
 from cplir.errors import ConfigError
-from cplir.models import PromptIR, build_model
+from cplir.models import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SHIPPED = sorted(CONFIGS.glob("*.yaml"))
 BASES = sorted((CONFIGS / "_base").glob("*.yaml"))
-PROMPTIR_KWARGS = set(inspect.signature(PromptIR.__init__).parameters) - {"self", "prompt"}
+# The published architecture of each backbone, which every paper config must use.
+PUBLISHED_ARCH = {
+    "promptir": {"dim": 48, "num_blocks": [4, 6, 6, 8]},
+    "cplir": {"dim": 48, "num_blocks": [4, 6, 6, 8]},
+    "restormer": {"dim": 48, "num_blocks": [4, 6, 6, 8], "num_refinement_blocks": 4},
+    "nafnet": {"width": 32, "middle_blk_num": 1, "enc_blk_nums": [1, 1, 1, 28], "dec_blk_nums": [1, 1, 1, 1]},
+}
 
 # Training samples per epoch, as documented in the benchmark bases (published counts).
 EPOCH_SAMPLES = {
@@ -66,7 +71,8 @@ def test_shipped_config_loads_and_says_what_it_reproduces(path):
     assert cfg.name == path.stem
     assert path.read_text().startswith("#"), "every config starts with a header comment"
     assert len(cfg.reproduces) > 20
-    assert set(cfg.model.args) <= PROMPTIR_KWARGS
+    with torch.device("meta"):  # every argument is one the model takes (shapes only, no memory)
+        build_model(cfg.model.name, **cfg.model.args)
     assert cfg.data.test, "every config names its test sets"
     if cfg.loss.cpr.enabled:
         assert cfg.model.name == "cplir" and cfg.model.args["top_k"] == 1 and cfg.loss.cpr.num_negatives == 4
@@ -86,7 +92,8 @@ def test_paper_configs_follow_the_promptir_recipe(path):
     o = cfg.train.optim
     assert (o.lr, o.weight_decay, o.min_lr, cfg.data.batch_size, cfg.data.crop_size) == (2e-4, 0.01, 0.0, 8, 128)
     assert cfg.loss.l1 == 1.0 and cfg.train.ema_decay > 0
-    assert cfg.model.args["dim"] == 48 and cfg.model.args["num_blocks"] == [4, 6, 6, 8]
+    published = PUBLISHED_ARCH[cfg.model.name]
+    assert {k: cfg.model.args.get(k) for k in published} == published
     (bench,) = [b for b in BENCHMARK_OF if b in path.stem]
     ipe = iterations_per_epoch(EPOCH_SAMPLES[BENCHMARK_OF[bench]])
     assert (o.warmup_iters, o.schedule_iters, cfg.train.iterations) == (15 * ipe, 150 * ipe, 120 * ipe)
@@ -198,6 +205,31 @@ def test_mappings_merge_and_lists_replace(tmp_path):
     assert cfg.model.args == {"dim": 16, "num_blocks": [1, 1, 1, 1], "top_k": 1}
     assert [s.root for s in cfg.data.test] == ["c"]  # a list is replaced, never merged element-wise
     assert cfg.data.repeats == {"derain": 120, "dehaze": 2}
+
+
+def test_a_mapping_marked_delete_replaces_the_inherited_one(tmp_path):
+    write(tmp_path / "bases/promptir.yaml", {"model": {"name": "promptir", "args": {"dim": 16, "num_prompts": 5}}})
+    write(tmp_path / "bases/nafnet.yaml", {"model": {"name": "nafnet", "args": {"_delete_": True, "width": 8}}})
+    mid = write(tmp_path / "mid.yaml", {"_base_": ["bases/promptir.yaml", "bases/nafnet.yaml"],
+                                        "model": {"args": {"middle_blk_num": 2}}})
+    assert load_config(mid).model.args == {"width": 8, "middle_blk_num": 2}
+    # the file keeps that meaning when it is itself a base after another backbone's config
+    leaf = write(tmp_path / "leaf.yaml", {"_base_": ["bases/promptir.yaml", "mid.yaml"]})
+    assert load_config(leaf).model.args == {"width": 8, "middle_blk_num": 2}
+    assert "_delete_" not in str(to_dict(load_config(leaf)))
+
+
+def test_backbone_configs_build_the_published_networks():
+    counts = {"nafnet-five-task": 17_111_907, "restormer-seven-task": 26_126_644}
+    for stem, expected in counts.items():
+        cfg = load_config(CONFIGS / f"{stem}.yaml")
+        with torch.device("meta"):
+            net = build_model(cfg.model.name, **cfg.model.args)
+        assert sum(p.numel() for p in net.parameters()) == expected, stem
+    seven = load_config(CONFIGS / "restormer-seven-task.yaml")
+    promptir_seven = load_config(CONFIGS / "promptir-seven-task.yaml")
+    assert (seven.data, seven.train, seven.eval) == (promptir_seven.data, promptir_seven.train, promptir_seven.eval)
+    assert load_config(CONFIGS / "nafnet-five-task.yaml").data == load_config(CONFIGS / "promptir-five-task.yaml").data
 
 
 # --- overrides -----------------------------------------------------------------------------------------------------

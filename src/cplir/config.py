@@ -1,7 +1,7 @@
 """Configuration: YAML files loaded into typed dataclasses.
 
-* ``_base_: other.yaml`` (or a list) inherits from files relative to this one; mappings merge key by key, any
-  other value replaces the inherited one.
+* ``_base_: other.yaml`` (or a list) inherits from files relative to this one; mappings merge key by key
+  (unless they hold ``_delete_: true``), any other value replaces the inherited one.
 * ``--set a.b=c`` overrides are parsed as YAML scalars/lists (``yaml.safe_load``, never ``eval``).
 * Unknown keys, wrong types and out-of-range values raise :class:`ConfigError` naming the key.
 The resolved config (:func:`to_dict`) is written into every run folder and every checkpoint.
@@ -37,6 +37,9 @@ _Loader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
     list("-+0123456789."),
 )
+
+
+DELETE_MARKER = "_delete_"
 
 
 def parse_yaml(text: str):
@@ -170,14 +173,28 @@ def _read_yaml(path: Path) -> dict:
 
 
 def merge(base: dict, override: dict) -> dict:
-    """Deep merge: mappings merge key by key, everything else in ``override`` replaces ``base``."""
+    """Deep merge: mappings merge key by key, everything else in ``override`` replaces ``base``.
+
+    A mapping in ``override`` holding ``_delete_: true`` replaces the inherited mapping instead (the MMCV config
+    convention), e.g. ``model.args`` of another backbone, whose keyword arguments must not carry over. The marker
+    stays in the merged tree (so the file keeps that meaning when it is itself a base) until
+    :func:`config_from_dict` drops it.
+    """
     out = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not value.get(DELETE_MARKER):
             out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out
+
+
+def _drop_delete_markers(data):
+    if isinstance(data, dict):
+        return {k: _drop_delete_markers(v) for k, v in data.items() if k != DELETE_MARKER}
+    if isinstance(data, list):
+        return [_drop_delete_markers(v) for v in data]
+    return data
 
 
 def load_yaml_tree(path: Union[str, Path], _seen: Sequence[Path] = ()) -> dict:
@@ -359,7 +376,7 @@ def check_model(cfg: Config) -> None:
 
 
 def config_from_dict(data: dict) -> Config:
-    return validate(_build(Config, data))
+    return validate(_build(Config, _drop_delete_markers(data)))
 
 
 def load_config(path: Union[str, Path], overrides: Sequence[str] = ()) -> Config:
