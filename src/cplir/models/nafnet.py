@@ -10,17 +10,23 @@ that was trained; the defaults here are the published GoPro width-32 configurati
 Like the published forward pass, :class:`NAFNet` zero-pads its input at the bottom and right to a multiple of
 ``padder_size`` = 2^levels and crops the output back, so it takes images of any size and a published
 checkpoint gives the published numbers on them; hence ``size_multiple = 1``.
+
+With ``prompt="dense"|"sparse"`` a prompt block enters before each upsampling of the decoder, the PromptIR pattern
+(:mod:`cplir.models.decoder_prompts`), fused by one NAFBlock; every published layer keeps its shape.
 """
 
-from typing import NamedTuple, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from cplir.errors import ConfigError
-from cplir.models.promptir import check_input_size
+from cplir.models.decoder_prompts import PromptFusion, check_prompt_kind, make_prompt_block
+from cplir.models.prompted import PromptContext, PromptedBackbone
 from cplir.models.registry import register_model
+
+PROMPT_TRAINING_CROP = 128  # default prompt component size: the feature's size on a 128x128 training crop
 
 
 class LayerNorm2d(nn.Module):
@@ -86,7 +92,7 @@ class NAFNetFeatures(NamedTuple):
     middle: torch.Tensor
 
 
-class NAFNet(nn.Module):
+class NAFNet(PromptedBackbone):
     """NAFNet: a U-Net of NAFBlocks with additive skips, (B, img_channel, H, W) -> (B, img_channel, H, W).
 
     Args (the published constructor's names):
@@ -94,16 +100,30 @@ class NAFNet(nn.Module):
             (1x1 conv + PixelShuffle).
         middle_blk_num: blocks at the bottom of the U-Net.
         enc_blk_nums, dec_blk_nums: blocks per encoder level (top down) and per decoder level (bottom up); the
-            same number of levels.
+            same number n of levels.
     Defaults: the published GoPro width-32 configuration (17,111,907 parameters).
+
+    Prompt arguments (not in the published constructor; ignored when ``prompt`` is None):
+        prompt: None (the published network), ``"dense"`` (PromptIR's prompt block) or ``"sparse"`` (CPL's
+            Sparse Prompt Module). Block ``prompt{i}``, i = n..1, reads the feature that ``ups[n-i]`` brings up
+            to level i: width·2^i channels at H/2^i (prompt{n} reads the middle blocks' output); ``fuse{i}`` fuses
+            it with one NAFBlock at width·2^i + prompt_dims[i-1] and a 1x1 conv back to width·2^i.
+        prompt_dims: widths of prompt1..prompt{n}; default half the width each block reads (width·2^(i-1)).
+        prompt_sizes: spatial sizes of the components of prompt1..prompt{n}; default 128/2^i, the feature's size
+            on a 128x128 training crop (as PromptIR's 64, 32, 16 at H/2, H/4, H/8).
+        num_prompts, top_k, renormalize: components per block and the sparse routing (as PromptIR).
     """
 
     size_multiple = 1  # forward pads to padder_size itself, as published
-    scale = 1
+    shares_encoder = True  # prompts enter only in the decoder
 
     def __init__(self, img_channel: int = 3, width: int = 32, middle_blk_num: int = 1,
-                 enc_blk_nums: Sequence[int] = (1, 1, 1, 28), dec_blk_nums: Sequence[int] = (1, 1, 1, 1)):
+                 enc_blk_nums: Sequence[int] = (1, 1, 1, 28), dec_blk_nums: Sequence[int] = (1, 1, 1, 1),
+                 prompt: Optional[str] = None, prompt_dims: Optional[Sequence[int]] = None,
+                 prompt_sizes: Optional[Sequence[int]] = None, num_prompts: int = 5, top_k: int = 1,
+                 renormalize: bool = False):
         super().__init__()
+        check_prompt_kind(prompt)
         if len(enc_blk_nums) != len(dec_blk_nums):
             raise ConfigError(f"NAFNet needs as many decoder as encoder levels, got enc_blk_nums {list(enc_blk_nums)} "
                               f"and dec_blk_nums {list(dec_blk_nums)}")
@@ -125,9 +145,23 @@ class NAFNet(nn.Module):
             self.decoders.append(naf_stage(num, chan))
         self.padder_size = 2 ** len(self.encoders)
 
+        levels = len(dec_blk_nums)
+        self.prompt = prompt
+        self.prompt_names = tuple(f"prompt{i}" for i in range(levels, 0, -1)) if prompt else ()
+        if prompt:
+            dims = prompt_dims or [width * 2 ** (i - 1) for i in range(1, levels + 1)]
+            sizes = prompt_sizes or [max(1, PROMPT_TRAINING_CROP // 2 ** i) for i in range(1, levels + 1)]
+            if len(dims) != levels or len(sizes) != levels:
+                raise ConfigError(f"prompt_dims and prompt_sizes need one entry per decoder level ({levels}: "
+                                  f"prompt1..prompt{levels}), got {list(dims)} and {list(sizes)}")
+            for i in range(1, levels + 1):
+                chan = width * 2 ** i
+                setattr(self, f"prompt{i}",
+                        make_prompt_block(prompt, dims[i - 1], num_prompts, sizes[i - 1], chan, top_k, renormalize))
+                setattr(self, f"fuse{i}", PromptFusion(NAFBlock(chan + dims[i - 1]), chan, dims[i - 1], bias=True))
+
     def encode(self, x: torch.Tensor) -> NAFNetFeatures:
         """(B, C, H, W) zero-padded at the bottom and right to a multiple of ``padder_size`` -> encoder features."""
-        check_input_size(x, 1)
         ph, pw = (-x.shape[-2]) % self.padder_size, (-x.shape[-1]) % self.padder_size
         feat = self.intro(F.pad(x, (0, pw, 0, ph)))
         skips = []
@@ -137,20 +171,25 @@ class NAFNet(nn.Module):
             feat = down(feat)
         return NAFNetFeatures(tuple(skips), self.middle_blks(feat))
 
-    def decode(self, feats: NAFNetFeatures, x: torch.Tensor) -> torch.Tensor:
+    def with_prompt(self, level: int, feature: torch.Tensor, ctx: PromptContext) -> torch.Tensor:
+        """The feature fused with its prompt (the feature itself without prompts), same shape."""
+        if not self.prompt:
+            return feature
+        fuse = getattr(self, f"fuse{level}")
+        return fuse(feature, ctx.prompt(f"prompt{level}", feature))
+
+    def decode(self, feats: NAFNetFeatures, x: torch.Tensor, ctx: PromptContext) -> torch.Tensor:
         """:class:`NAFNetFeatures` -> (B, C, H, W), cropped to the size of the input ``x``, plus ``x``."""
         feat = feats.middle
-        for decoder, up, skip in zip(self.decoders, self.ups, reversed(feats.skips)):
-            feat = decoder(up(feat) + skip)
+        for level, decoder, up, skip in zip(range(len(self.ups), 0, -1), self.decoders, self.ups,
+                                            reversed(feats.skips)):
+            feat = decoder(up(self.with_prompt(level, feat, ctx)) + skip)
         h, w = x.shape[-2:]
         # the published code adds the padded input, then crops: the same numbers
         return self.ending(feat)[..., :h, :w] + x
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x), x)
-
 
 @register_model("nafnet")
 def nafnet(**kwargs) -> NAFNet:
-    """NAFNet (Chen et al., ECCV 2022), published constructor arguments."""
+    """NAFNet (Chen et al., ECCV 2022): published constructor arguments, plus ``prompt`` for decoder prompts."""
     return NAFNet(**kwargs)

@@ -1,0 +1,48 @@
+"""Prompts in a backbone's decoder, the PromptIR pattern, for backbones published without prompts.
+
+Before each upsampling of the decoder, the prompt block reads the feature (B, c, h, w) and returns a prompt
+(B, c_p, h, w); the two are concatenated, fused by one block of the backbone's own kind at width c + c_p, and a
+1x1 convolution reduces the result back to c. The published layers keep their widths, so with prompts the
+backbone's published weights still load (strict=False; only the prompt layers are new). See docs/backbones.md.
+"""
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from cplir.errors import ConfigError
+from cplir.models.prompt_block import PromptGenBlock
+from cplir.models.sparse_prompt import SparsePromptModule
+
+PROMPT_KINDS = (None, "dense", "sparse")
+
+
+def check_prompt_kind(prompt: Optional[str]) -> None:
+    if prompt not in PROMPT_KINDS:
+        raise ConfigError(f"prompt must be None (no prompts), 'dense' (PromptIR's prompt block) or 'sparse' "
+                          f"(CPL's Sparse Prompt Module), got {prompt!r}")
+
+
+def make_prompt_block(prompt: str, prompt_dim: int, num_prompts: int, prompt_size: int, lin_dim: int,
+                      top_k: int = 1, renormalize: bool = False) -> PromptGenBlock:
+    """A dense ``PromptGenBlock`` or a sparse ``SparsePromptModule`` (top-k routing; CPR-capable)."""
+    if prompt == "dense":
+        return PromptGenBlock(prompt_dim, num_prompts, prompt_size, lin_dim)
+    return SparsePromptModule(prompt_dim, num_prompts, prompt_size, lin_dim, top_k=top_k, renormalize=renormalize)
+
+
+class PromptFusion(nn.Module):
+    """``reduce(block(cat(feature, prompt)))``: (B, c, H, W) and (B, c_p, H, W) -> (B, c, H, W).
+
+    ``block`` works at width c + c_p (a transformer block for Restormer, a NAFBlock for NAFNet); ``reduce`` is the
+    1x1 convolution back to c.
+    """
+
+    def __init__(self, block: nn.Module, width: int, prompt_dim: int, bias: bool):
+        super().__init__()
+        self.block = block
+        self.reduce = nn.Conv2d(width + prompt_dim, width, kernel_size=1, bias=bias)
+
+    def forward(self, feature: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+        return self.reduce(self.block(torch.cat([feature, prompt], dim=1)))
