@@ -63,6 +63,8 @@ def test_the_shipped_set_is_complete():
     assert {"cpl-cdd11-p10", "cpl-cdd11-p15", "mclir-promptir-derain", "mclir-cpl-three-task",
             "embedded-three-task-promptir", "embedded-three-task-cpl", "embedded-five-task-cpl",
             "embedded-seven-task-cpl", "embedded-mclir"} <= names
+    assert {"nafnet-five-task", "nafnet-cpl-five-task", "restormer-seven-task", "embedded-three-task-nafnet-cpl",
+            "embedded-three-task-restormer-cpl"} <= names
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
@@ -75,7 +77,8 @@ def test_shipped_config_loads_and_says_what_it_reproduces(path):
         build_model(cfg.model.name, **cfg.model.args)
     assert cfg.data.test, "every config names its test sets"
     if cfg.loss.cpr.enabled:
-        assert cfg.model.name == "cplir" and cfg.model.args["top_k"] == 1 and cfg.loss.cpr.num_negatives == 4
+        # sparse prompts are checked when the config loads (check_supports_cpr); the paper's settings here
+        assert cfg.model.args["top_k"] == 1 and cfg.loss.cpr.num_negatives == 4
     random_vgg = "random" in (cfg.loss.cpr.vgg_weights, cfg.loss.spn.vgg_weights)
     assert random_vgg == (path.stem.startswith("embedded-") and (cfg.loss.cpr.enabled or cfg.loss.spn.enabled))
 
@@ -220,7 +223,8 @@ def test_a_mapping_marked_delete_replaces_the_inherited_one(tmp_path):
 
 
 def test_backbone_configs_build_the_published_networks():
-    counts = {"nafnet-five-task": 17_111_907, "restormer-seven-task": 26_126_644}
+    counts = {"nafnet-five-task": 17_111_907, "restormer-seven-task": 26_126_644,
+              "nafnet-cpl-five-task": 25_183_127}  # GoPro width-32 NAFNet + four sparse prompt blocks
     for stem, expected in counts.items():
         cfg = load_config(CONFIGS / f"{stem}.yaml")
         with torch.device("meta"):
@@ -230,6 +234,24 @@ def test_backbone_configs_build_the_published_networks():
     promptir_seven = load_config(CONFIGS / "promptir-seven-task.yaml")
     assert (seven.data, seven.train, seven.eval) == (promptir_seven.data, promptir_seven.train, promptir_seven.eval)
     assert load_config(CONFIGS / "nafnet-five-task.yaml").data == load_config(CONFIGS / "promptir-five-task.yaml").data
+
+
+def test_table_x_nafnet_rows_differ_only_in_cpl():
+    cpl, plain = (to_dict(load_config(CONFIGS / f"nafnet{s}-five-task.yaml")) for s in ("-cpl", ""))
+    assert cpl["model"]["args"] == dict(plain["model"]["args"], prompt="sparse", num_prompts=5, top_k=1,
+                                        renormalize=False)
+    assert cpl["loss"]["cpr"]["enabled"] and cpl["loss"]["cpr"]["alpha"] == 0.01
+    for key in ("data", "train", "eval"):
+        assert cpl[key] == plain[key], key
+
+
+@pytest.mark.parametrize("backbone", ["nafnet", "restormer"])
+def test_embedded_backbone_cpl_is_the_cpl_demo_with_another_model(backbone):
+    embedded = to_dict(load_config(CONFIGS / f"embedded-three-task-{backbone}-cpl.yaml"))
+    reference = to_dict(load_config(CONFIGS / "embedded-three-task-cpl.yaml"))
+    assert embedded["model"]["name"] == backbone and embedded["model"]["args"]["prompt"] == "sparse"
+    for key in ("data", "train", "eval", "loss"):
+        assert embedded[key] == reference[key], key
 
 
 # --- overrides -----------------------------------------------------------------------------------------------------
