@@ -13,6 +13,7 @@ from torch import nn
 
 from cplir.errors import ConfigError
 from cplir.models.prompt_block import PromptGenBlock
+from cplir.models.prompted import PromptContext, PromptedBackbone
 from cplir.models.sparse_prompt import SparsePromptModule
 
 PROMPT_KINDS = (None, "dense", "sparse")
@@ -46,3 +47,23 @@ class PromptFusion(nn.Module):
 
     def forward(self, feature: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
         return self.reduce(self.block(torch.cat([feature, prompt], dim=1)))
+
+
+class DecoderPromptedBackbone(PromptedBackbone):
+    """A backbone whose prompts enter its decoder as above: block ``prompt{level}`` fused by ``fuse{level}``.
+
+    The subclass builds its published layers, adds each level's prompt with :meth:`add_prompt` (when it has
+    prompts) and, in ``decode``, passes the feature before each upsampling through :meth:`with_prompt`.
+    """
+
+    shares_encoder = True  # prompts enter only in the decoder
+
+    def add_prompt(self, level: int, block: PromptGenBlock, fusion: PromptFusion) -> None:
+        setattr(self, f"prompt{level}", block)
+        setattr(self, f"fuse{level}", fusion)
+
+    def with_prompt(self, level: int, feature: torch.Tensor, ctx: PromptContext) -> torch.Tensor:
+        """``feature`` (B, c, H, W) fused with the prompt of level ``level``; unchanged without prompts."""
+        if not self.prompt_names:
+            return feature
+        return getattr(self, f"fuse{level}")(feature, ctx.prompt(f"prompt{level}", feature))

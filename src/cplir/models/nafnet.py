@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from cplir.errors import ConfigError
-from cplir.models.decoder_prompts import PromptFusion, check_prompt_kind, make_prompt_block
-from cplir.models.prompted import PromptContext, PromptedBackbone
+from cplir.models.decoder_prompts import (DecoderPromptedBackbone, PromptFusion, check_prompt_kind,
+                                          make_prompt_block)
+from cplir.models.prompted import PromptContext
 from cplir.models.registry import register_model
 
 PROMPT_TRAINING_CROP = 128  # default prompt component size: the feature's size on a 128x128 training crop
@@ -92,7 +93,7 @@ class NAFNetFeatures(NamedTuple):
     middle: torch.Tensor
 
 
-class NAFNet(PromptedBackbone):
+class NAFNet(DecoderPromptedBackbone):
     """NAFNet: a U-Net of NAFBlocks with additive skips, (B, img_channel, H, W) -> (B, img_channel, H, W).
 
     Args (the published constructor's names):
@@ -115,7 +116,6 @@ class NAFNet(PromptedBackbone):
     """
 
     size_multiple = 1  # forward pads to padder_size itself, as published
-    shares_encoder = True  # prompts enter only in the decoder
 
     def __init__(self, img_channel: int = 3, width: int = 32, middle_blk_num: int = 1,
                  enc_blk_nums: Sequence[int] = (1, 1, 1, 28), dec_blk_nums: Sequence[int] = (1, 1, 1, 1),
@@ -146,7 +146,6 @@ class NAFNet(PromptedBackbone):
         self.padder_size = 2 ** len(self.encoders)
 
         levels = len(dec_blk_nums)
-        self.prompt = prompt
         self.prompt_names = tuple(f"prompt{i}" for i in range(levels, 0, -1)) if prompt else ()
         if prompt:
             dims = prompt_dims or [width * 2 ** (i - 1) for i in range(1, levels + 1)]
@@ -155,10 +154,9 @@ class NAFNet(PromptedBackbone):
                 raise ConfigError(f"prompt_dims and prompt_sizes need one entry per decoder level ({levels}: "
                                   f"prompt1..prompt{levels}), got {list(dims)} and {list(sizes)}")
             for i in range(1, levels + 1):
-                chan = width * 2 ** i
-                setattr(self, f"prompt{i}",
-                        make_prompt_block(prompt, dims[i - 1], num_prompts, sizes[i - 1], chan, top_k, renormalize))
-                setattr(self, f"fuse{i}", PromptFusion(NAFBlock(chan + dims[i - 1]), chan, dims[i - 1], bias=True))
+                chan, p_dim = width * 2 ** i, dims[i - 1]
+                block = make_prompt_block(prompt, p_dim, num_prompts, sizes[i - 1], chan, top_k, renormalize)
+                self.add_prompt(i, block, PromptFusion(NAFBlock(chan + p_dim), chan, p_dim, bias=True))
 
     def encode(self, x: torch.Tensor) -> NAFNetFeatures:
         """(B, C, H, W) zero-padded at the bottom and right to a multiple of ``padder_size`` -> encoder features."""
@@ -170,13 +168,6 @@ class NAFNet(PromptedBackbone):
             skips.append(feat)
             feat = down(feat)
         return NAFNetFeatures(tuple(skips), self.middle_blks(feat))
-
-    def with_prompt(self, level: int, feature: torch.Tensor, ctx: PromptContext) -> torch.Tensor:
-        """The feature fused with its prompt (the feature itself without prompts), same shape."""
-        if not self.prompt:
-            return feature
-        fuse = getattr(self, f"fuse{level}")
-        return fuse(feature, ctx.prompt(f"prompt{level}", feature))
 
     def decode(self, feats: NAFNetFeatures, x: torch.Tensor, ctx: PromptContext) -> torch.Tensor:
         """:class:`NAFNetFeatures` -> (B, C, H, W), cropped to the size of the input ``x``, plus ``x``."""

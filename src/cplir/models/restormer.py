@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from cplir.errors import ConfigError
-from cplir.models.decoder_prompts import PromptFusion, check_prompt_kind, make_prompt_block
-from cplir.models.prompted import PromptContext, PromptedBackbone
+from cplir.models.decoder_prompts import (DecoderPromptedBackbone, PromptFusion, check_prompt_kind,
+                                          make_prompt_block)
+from cplir.models.prompted import PromptContext
 from cplir.models.promptir import PUBLISHED_PROMPT_SIZES, EncoderFeatures, default_prompt_dims
 from cplir.models.registry import register_model
 from cplir.models.restormer_blocks import (Downsample, OverlapPatchEmbed, TransformerBlock, Upsample,
@@ -24,7 +25,7 @@ from cplir.models.restormer_blocks import (Downsample, OverlapPatchEmbed, Transf
 PROMPT_BLOCKS = ("prompt3", "prompt2", "prompt1")  # decoder order: on the latent (H/8), at H/4, at H/2
 
 
-class Restormer(PromptedBackbone):
+class Restormer(DecoderPromptedBackbone):
     """Restormer: a four-level transformer U-Net, (B, inp_channels, H, W) -> (B, out_channels, H, W).
 
     Args (the published constructor's names and defaults):
@@ -46,7 +47,6 @@ class Restormer(PromptedBackbone):
     """
 
     size_multiple = 8
-    shares_encoder = True  # prompts enter only in the decoder
 
     def __init__(self, inp_channels: int = 3, out_channels: int = 3, dim: int = 48,
                  num_blocks: Sequence[int] = (4, 6, 6, 8), num_refinement_blocks: int = 4,
@@ -89,7 +89,6 @@ class Restormer(PromptedBackbone):
             self.skip_conv = nn.Conv2d(d1, d2, kernel_size=1, bias=bias)
         self.output = nn.Conv2d(d2, out_channels, kernel_size=3, padding=1, bias=bias)
 
-        self.prompt = prompt
         self.prompt_names = PROMPT_BLOCKS if prompt else ()
         if prompt:
             fuse_heads = heads[2]  # PromptIR fuses prompts with heads[2] heads at every level
@@ -99,10 +98,9 @@ class Restormer(PromptedBackbone):
                                   f"prompt2, prompt3), got {list(dims)} and {list(prompt_sizes)}")
             for level, width in zip((1, 2, 3), (d2, d3, d4)):
                 p_dim, size = dims[level - 1], prompt_sizes[level - 1]
-                setattr(self, f"prompt{level}",
-                        make_prompt_block(prompt, p_dim, num_prompts, size, width, top_k, renormalize))
-                block = TransformerBlock(width + p_dim, fuse_heads, ffn_expansion_factor, bias, LayerNorm_type)
-                setattr(self, f"fuse{level}", PromptFusion(block, width, p_dim, bias))
+                block = make_prompt_block(prompt, p_dim, num_prompts, size, width, top_k, renormalize)
+                fuse = TransformerBlock(width + p_dim, fuse_heads, ffn_expansion_factor, bias, LayerNorm_type)
+                self.add_prompt(level, block, PromptFusion(fuse, width, p_dim, bias))
 
     def encode(self, x: torch.Tensor) -> EncoderFeatures:
         """Encoder and latent, (B, C, H, W) -> :class:`EncoderFeatures` (levels 1-3 and the latent)."""
@@ -110,13 +108,6 @@ class Restormer(PromptedBackbone):
         e2 = self.encoder_level2(self.down1_2(e1))
         e3 = self.encoder_level3(self.down2_3(e2))
         return EncoderFeatures(e1, e2, e3, self.latent(self.down3_4(e3)))
-
-    def with_prompt(self, level: int, feature: torch.Tensor, ctx: PromptContext) -> torch.Tensor:
-        """The feature fused with its prompt (the feature itself without prompts), same shape."""
-        if not self.prompt:
-            return feature
-        fuse = getattr(self, f"fuse{level}")
-        return fuse(feature, ctx.prompt(f"prompt{level}", feature))
 
     def decode(self, feats: EncoderFeatures, x: torch.Tensor, ctx: PromptContext) -> torch.Tensor:
         """Decoder and refinement, :class:`EncoderFeatures` -> (B, out_channels, H, W); ``x`` is the input."""
