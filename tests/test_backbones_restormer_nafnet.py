@@ -124,7 +124,7 @@ def test_restormer_prompts_sit_where_promptir_has_them():
     # reduction of the latent differs (back to 8·dim here, to 4·dim in PromptIR).
     with torch.device("meta"):
         model = build_model("restormer", prompt="sparse")
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    count = lambda m: sum(p.numel() for p in m.parameters())
     assert model.prompt_names == ("prompt3", "prompt2", "prompt1")
     assert [count(getattr(model, f"prompt{i}")) for i in (1, 2, 3)] == [1_348_069, 803_781, 1_333_125]
     assert [count(getattr(model, f"fuse{i}").block) for i in (1, 2, 3)] == [319_014, 1_251_802, 5_991_652]
