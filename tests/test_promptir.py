@@ -266,9 +266,17 @@ def test_cli_counts_parameters_with_model_arguments(capsys):
 
     args = ["--arg", "dim=8", "--arg", "num_blocks=[1,1,1,1]", "--arg", "num_refinement_blocks=1",
             "--arg", "ffn_expansion_factor=2e0"]  # YAML 1.1 would read 2e0 as a string
-    assert main(["models", "--count", *args]) == 0
+    assert main(["models", "promptir", "cplir", "--count", *args]) == 0
     expected = count(PromptIR(dim=8, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1, ffn_expansion_factor=2.0))
     counts = dict(line.split()[:2] for line in capsys.readouterr().out.splitlines())
     assert counts == {"promptir": f"{expected:,d}", "cplir": f"{expected:,d}"}
+    # over every registered model, one that does not take the arguments is listed as such, not a traceback
+    assert main(["models", "--count", *args]) == 0
+    lines = dict(line.split(maxsplit=1) for line in capsys.readouterr().out.splitlines())
+    assert lines["promptir"].startswith(f"{expected:,d}") and "does not take these arguments" in lines["nafnet"]
+    assert main(["models", "nafnet", "--count", "--arg", "dim=8"]) == 2
+    assert "nafnet" in capsys.readouterr().err
+    assert main(["models", "--count"]) == 0  # the published defaults of every backbone, on the meta device
+    assert "17,111,907" in capsys.readouterr().out  # NAFNet GoPro width 32
     assert main(["models", "--count", "--arg", "dim"]) == 2
     assert "must look like key=value" in capsys.readouterr().err

@@ -23,14 +23,30 @@ def _model_kwargs(pairs: List[str]) -> dict:
 
 
 def cmd_models(args) -> int:
+    import torch
+
+    from cplir.errors import ConfigError
     from cplir.models import build_model, list_models
 
-    for name in list_models():
-        if args.count:
-            model = build_model(name, **_model_kwargs(args.arg))
-            print(f"{name:12s} {sum(p.numel() for p in model.parameters()):>12,d} parameters")
-        else:
+    names = args.names or list_models()
+    unknown = sorted(set(names) - set(list_models()))
+    if unknown:
+        raise CplirError(f"unknown model {', '.join(unknown)}; registered models: {', '.join(list_models())}")
+    kwargs = _model_kwargs(args.arg)
+    width = max(len(n) for n in names)
+    for name in names:
+        if not args.count:
             print(name)
+            continue
+        try:
+            with torch.device("meta"):  # counting needs no memory
+                model = build_model(name, **kwargs)
+        except ConfigError as err:
+            if args.names:  # a model the user named must take the arguments
+                raise
+            print(f"{name:{width}s} {'-':>12s} (does not take these arguments: {err})")
+            continue
+        print(f"{name:{width}s} {sum(p.numel() for p in model.parameters()):>12,d} parameters")
     return 0
 
 
@@ -105,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list the registered models")
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these models (default: all registered)")
     p.add_argument("--count", action="store_true", help="also build each model and count its parameters")
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                    help="model keyword argument for --count, e.g. --arg dim=16 (repeatable)")
