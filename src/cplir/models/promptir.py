@@ -87,7 +87,7 @@ class PromptIR(PromptedBackbone):
             return SparsePromptModule(p_dim, num_prompts, size, lin_dim, top_k=top_k, renormalize=renormalize)
 
         d1, d2, d3, d4 = dim, dim * 2, dim * 4, dim * 8
-        self.patch_embed = OverlapPatchEmbed(inp_channels, dim, bias)
+        self.patch_embed = OverlapPatchEmbed(inp_channels, dim)  # never biased in the published code, whatever `bias`
         self.encoder_level1 = stage(num_blocks[0], d1, heads[0])
         self.down1_2 = Downsample(d1)
         self.encoder_level2 = stage(num_blocks[1], d2, heads[1])
