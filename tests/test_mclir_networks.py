@@ -100,7 +100,7 @@ def test_idt_rejects_other_sizes_with_a_clear_error():
 
 
 @pytest.mark.parametrize("name, kwargs", [("ffanet", {"gps": 2}), ("edsr_baseline", {"upscale": 5}),
-                                          ("swinir", {"upsampler": "bicubic"}), ("idt", {"img_size": 100}),
+                                          ("swinir", {"upsampler": "bicubic"}), ("idt", {"img_size": 192}),
                                           ("dehazeformer", {"conv_type": ("Conv", "Conv", "Conv", "Conv", "Attn")})])
 def test_unsupported_configurations_raise_config_error(name, kwargs):
     with pytest.raises(ConfigError):

@@ -213,7 +213,10 @@ class OutputProj(nn.Module):
         return self.proj(square_image(x))
 
 
-# Per layer (encoder 0-3, bottleneck, decoder 0-3): window transformers, k_bound of the spatial transformer.
+# Per layer (encoder 0-3, bottleneck, decoder 0-3): width / embed_dim (a decoder layer takes its upsampled input
+# concatenated with the encoder skip), resolution divisor, window transformers, k_bound of the spatial transformer.
+LAYER_WIDTHS = (1, 2, 4, 8, 16, 16, 8, 4, 2)
+LAYER_DOWNSCALE = (1, 2, 4, 8, 16, 8, 4, 2, 1)
 LAYER_BLOCKS = (3, 3, 2, 2, 1, 1, 2, 2, 3)
 LAYER_K_BOUNDS = (16, 8, 4, 2, 1, 2, 4, 8, 16)
 
@@ -232,11 +235,14 @@ class IDT(PromptedBackbone):
                  mlp_ratio: float = 4.0, qkv_bias: bool = True, qk_scale: Optional[float] = None,
                  drop_path_rate: float = 0.1):
         super().__init__()
-        if img_size % (SPATIAL_WINDOW * 2 ** (LEVELS - 1)):
-            raise ConfigError(f"IDT's img_size must be a multiple of {SPATIAL_WINDOW * 2 ** (LEVELS - 1)} (every "
-                              f"encoder level holds whole {SPATIAL_WINDOW}x{SPATIAL_WINDOW} windows), got {img_size}")
         if len(depths) != 9 or len(num_heads) != 9:
             raise ConfigError("IDT needs 9 entries in depths and num_heads (4 encoder levels, bottleneck, 4 decoder)")
+        resolutions = [img_size // d for d in LAYER_DOWNSCALE]
+        if img_size % LAYER_DOWNSCALE[LEVELS] or any(
+                r % min(win_size, r) or (i != LEVELS and r % SPATIAL_WINDOW) for i, r in enumerate(resolutions)):
+            raise ConfigError(f"IDT's img_size {img_size} does not split into whole {win_size}x{win_size} windows "
+                              f"(and {SPATIAL_WINDOW}x{SPATIAL_WINDOW} spatial-transformer windows) at every level "
+                              f"{resolutions}: use 64 or a multiple of 128 (published: 128)")
         self.img_size = img_size
         self.size_multiple = img_size
         enc_dpr = torch.linspace(0, drop_path_rate, sum(depths[:LEVELS]), device="cpu").tolist()
@@ -245,9 +251,7 @@ class IDT(PromptedBackbone):
         drop_paths = ([enc_dpr[sum(depths[:i]):sum(depths[:i + 1])] for i in range(LEVELS)]
                       + [[drop_path_rate] * depths[LEVELS]]
                       + [dec_dpr[dec_starts[i]:dec_starts[i + 1]] for i in range(LEVELS)])
-        widths = [embed_dim * 2 ** i for i in range(LEVELS + 1)] + [embed_dim * 2 ** (LEVELS - i) for i in range(LEVELS)]
-        resolutions = [img_size // 2 ** i for i in range(LEVELS + 1)] + [img_size // 2 ** (LEVELS - 1 - i)
-                                                                         for i in range(LEVELS)]
+        widths = [embed_dim * m for m in LAYER_WIDTHS]
 
         def layer(i):
             return BasicIDTLayer(widths[i], resolutions[i], num_heads[i], win_size, mlp_ratio, qkv_bias, qk_scale,
@@ -260,7 +264,8 @@ class IDT(PromptedBackbone):
             setattr(self, f"dowsample_{i}", Downsample(widths[i], widths[i] * 2))  # sic: the published name
         self.bottle = layer(LEVELS)
         for i in range(LEVELS):
-            setattr(self, f"upsample_{i}", Upsample(widths[LEVELS + i], embed_dim * 2 ** (LEVELS - 1 - i)))
+            # Half the next decoder width: the encoder skip concatenated to it brings the other half.
+            setattr(self, f"upsample_{i}", Upsample(widths[LEVELS + i], widths[LEVELS + 1 + i] // 2))
             setattr(self, f"decoderlayer_{i}", layer(LEVELS + 1 + i))
         self.apply(init_swin_weights)
 
