@@ -20,7 +20,7 @@ GOLDEN_CASES = [  # (golden file, registered model)
     ("edsr_x4", "edsr_baseline"),
     ("swinir_light_x4", "swinir"),  # input at img_size: the stored shift masks
     ("swinir_classical_x3", "swinir"),  # 3conv residuals, absolute position embedding
-    ("swinir_real_x4", "swinir"),  # input not a window multiple, nor img_size: padding, masks computed
+    ("swinir_real_x4", "swinir"),  # padded to 12x16, not img_size 12x12: shift masks computed on the fly
     ("swinir_gray_dn", "swinir"),  # one channel, scale 1, window shrunk to the input
     ("dehazeformer_dwconv", "dehazeformer"),  # input not a multiple of 4 or of the window
     ("dehazeformer_conv", "dehazeformer"),
