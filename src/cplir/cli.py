@@ -23,10 +23,8 @@ def _model_kwargs(pairs: List[str]) -> dict:
 
 
 def cmd_models(args) -> int:
-    import torch
-
     from cplir.errors import ConfigError
-    from cplir.models import build_model, list_models
+    from cplir.models import build_model_skeleton, list_models
 
     names = args.names or list_models()
     unknown = sorted(set(names) - set(list_models()))
@@ -39,12 +37,11 @@ def cmd_models(args) -> int:
             print(name)
             continue
         try:
-            with torch.device("meta"):  # counting needs no memory
-                model = build_model(name, **kwargs)
+            model = build_model_skeleton(name, **kwargs)
         except ConfigError as err:
             if args.names:  # a model the user named must take the arguments
                 raise
-            print(f"{name:{width}s} {'-':>12s} (does not take these arguments: {err})")
+            print(f"{name:{width}s} {'-':>12s} (cannot be built with these arguments: {err})")
             continue
         print(f"{name:{width}s} {sum(p.numel() for p in model.parameters()):>12,d} parameters")
     return 0

@@ -365,12 +365,9 @@ def validate(cfg: Config) -> Config:
 def check_model(cfg: Config) -> None:
     """Build the configured model on the meta device (no memory, no time) so bad ``model.args`` and a loss the
     model cannot serve (CPR without sparse prompts) fail when the config is read, not deep inside training."""
-    import torch
+    from cplir.models import build_model_skeleton, check_supports_cpr
 
-    from cplir.models import build_model, check_supports_cpr
-
-    with torch.device("meta"):
-        net = build_model(cfg.model.name, **cfg.model.args)
+    net = build_model_skeleton(cfg.model.name, **cfg.model.args)
     if cfg.loss.cpr.enabled:
         check_supports_cpr(net, what=f"loss.cpr (model.name {cfg.model.name!r})")
 

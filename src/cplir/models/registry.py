@@ -44,5 +44,18 @@ def build_model(name: str, **kwargs) -> nn.Module:
     return model
 
 
+def build_model_skeleton(name: str, **kwargs) -> nn.Module:
+    """The model built for its structure only (parameter counts, shapes, argument checks): on the meta device,
+    which costs no memory or time, unless its constructor computes buffers from data (window masks), in which case
+    it is built on the CPU."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return build_model(name, **kwargs)
+    except (RuntimeError, NotImplementedError):  # a data-dependent operation on meta tensors
+        return build_model(name, **kwargs)
+
+
 def _describe(kwargs: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "defaults"
