@@ -82,4 +82,5 @@ def edsr_baseline(**kwargs) -> EDSR:
 __all__ = ["PromptIR", "Restormer", "NAFNet", "PromptGenBlock", "SparsePromptModule", "EncoderFeatures",
            "PromptedBackbone", "PromptContext", "PromptOutput", "check_input_size", "check_supports_cpr",
            "sparse_prompt_blocks", "build_model", "build_model_skeleton", "list_models", "register_model",
-           "load_weights", "read_state_dict", "load_model", "save_model", "read_model_file", "FFANet", "DehazeFormer", "SwinIR", "IDT", "EDSR"]
+           "load_weights", "read_state_dict", "load_model", "save_model", "read_model_file", "FFANet", "DehazeFormer",
+           "SwinIR", "IDT", "EDSR"]
