@@ -140,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("test", help="evaluate a checkpoint on the config's test sets (paper-style table)")
     config_args(p)
     p.add_argument("--checkpoint", required=True, help="training checkpoint or weights file")
-    p.add_argument("--weights", choices=("ema", "model"), default="ema",
-                   help="which weights of a training checkpoint to evaluate (default: ema)")
+    p.add_argument("--weights", choices=("ema", "model"),
+                   help="which weights to evaluate: ema (a cplir checkpoint's ema, a BasicSR file's params_ema) "
+                        "or model (model / params); default: the config's eval.weights")
     p.add_argument("--out", help="folder for results.json / results.csv (default: <run folder>/test)")
     p.add_argument("--save-images", action="store_true", help="also write the restored images")
     p.set_defaults(func=cmd_test)

@@ -25,7 +25,11 @@ from cplir.losses import contrastive_prompt as cpr_defaults
 from cplir.losses import model_contrastive as spn_defaults
 from cplir.losses.vgg import ARCHS as VGG_ARCHS
 from cplir.losses.vgg import DEFAULT_LAYERS
+from cplir.engine.schedule import SCHEDULES
+from cplir.inference.padding import PAD_MODES
+from cplir.metrics.lpips import NETS as LPIPS_NETS
 from cplir.metrics.protocols import PROTOCOLS
+from cplir.models.model_file import WEIGHT_CHOICES
 
 
 class _Loader(yaml.SafeLoader):
@@ -78,8 +82,11 @@ class OptimConfig:
     lr: float = 2e-4
     weight_decay: float = 0.01  # torch AdamW default, as PromptIR's optimiser
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    schedule: str = "cosine"  # "cosine" (warm-up + one cosine) | "cosine_restart" (BasicSR's restarts)
     warmup_iters: int = 0
     schedule_iters: int = 0  # length of the cosine schedule; 0: the training length
+    periods: List[int] = field(default_factory=list)  # cosine_restart: iterations of each cycle
+    restart_weights: List[float] = field(default_factory=list)  # cosine_restart: peak factor per cycle; []: all 1
     min_lr: float = 0.0
     grad_clip: float = 0.0  # max gradient norm; 0: no clipping
 
@@ -136,10 +143,23 @@ class TrainConfig:
 
 
 @dataclass
+class LPIPSConfig:
+    """LPIPS (Zhang et al., CVPR 2018) next to PSNR/SSIM; ``n/a`` in the results when its weights are missing."""
+
+    enabled: bool = False
+    net: str = "alex"  # "alex" | "vgg": the trunk, with the published v0.1 linear heads of that trunk
+    backbone_weights: str = ""  # torchvision file; "": $CPLIR_ALEXNET_WEIGHTS / $CPLIR_VGG16_WEIGHTS, torch hub
+    head_weights: str = ""  # the lpips package's alex.pth / vgg.pth; "": $CPLIR_LPIPS_{ALEX,VGG}_HEADS, hub, package
+
+
+@dataclass
 class EvalConfig:
     protocol: str = "promptir"  # "promptir" | "basicsr_rgb" | "basicsr_y"
     crop_border: int = 0
     pad_multiple: int = 8
+    pad_mode: str = "reflect"  # how inputs are padded to pad_multiple: "reflect" | "replicate" | "constant"
+    weights: str = "ema"  # which weights of a checkpoint `cplir test` loads: "ema" (params_ema) | "model" (params)
+    lpips: LPIPSConfig = field(default_factory=LPIPSConfig)
 
 
 @dataclass
@@ -317,6 +337,10 @@ def _build(cls, data: dict, where: str = ""):
 CHOICES = {
     "train.amp": ("none", "bf16", "fp16"),
     "eval.protocol": PROTOCOLS,
+    "eval.pad_mode": PAD_MODES,
+    "eval.weights": WEIGHT_CHOICES,
+    "eval.lpips.net": LPIPS_NETS,
+    "train.optim.schedule": tuple(SCHEDULES),
     "loss.cpr.form": cpr_defaults.FORMS,
     "loss.cpr.distance": cpr_defaults.DISTANCES,
     "loss.cpr.vgg": VGG_ARCHS,
@@ -339,6 +363,11 @@ def validate(cfg: Config) -> Config:
     need(o.lr > 0, f"train.optim.lr must be positive, got {o.lr}")
     need(0 <= o.warmup_iters <= max(o.schedule_iters, t.iterations),
          f"train.optim.warmup_iters must be between 0 and the schedule length, got {o.warmup_iters}")
+    if o.schedule == "cosine_restart":
+        need(len(o.periods) >= 1 and all(p >= 1 for p in o.periods),
+             "train.optim.periods must list the length (>= 1 iterations) of every cosine_restart cycle")
+        need(not o.restart_weights or len(o.restart_weights) == len(o.periods),
+             "train.optim.restart_weights needs one value per period (or none: all 1)")
     need(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), "train.optim.betas must be two numbers in [0, 1)")
     need(o.grad_clip >= 0, "train.optim.grad_clip must be >= 0 (0 disables clipping)")
     need(0 <= t.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {t.ema_decay}")

@@ -28,7 +28,7 @@ from cplir.engine.evaluation import build_test_sets, evaluate, flatten
 from cplir.engine.ema import ModelEMA
 from cplir.engine.objective import StepInputs, build_objective
 from cplir.engine.run_log import RunLogger
-from cplir.engine.schedule import warmup_cosine_lr
+from cplir.engine.schedule import learning_rate
 from cplir.errors import CheckpointError, CplirError
 from cplir.models import build_model, load_weights
 from cplir.seeding import torch_generator
@@ -121,9 +121,7 @@ class Trainer:
     def training_step(self, lq: torch.Tensor, gt: torch.Tensor) -> Dict[str, float]:
         """One optimisation step on a batch (B, C, H, W); returns every loss term and diagnostic for logging."""
         self.model.train()
-        lr = warmup_cosine_lr(self.iteration, self.cfg.train.optim.lr, self.cfg.train.optim.warmup_iters,
-                              self.cfg.train.optim.schedule_iters or self.cfg.train.iterations,
-                              self.cfg.train.optim.min_lr)
+        lr = learning_rate(self.iteration, self.cfg.train.optim, self.cfg.train.iterations)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         needs_features = any(term.needs_features for term in self.objective.values())
@@ -201,7 +199,7 @@ class Trainer:
         model.eval()
         e = self.cfg.eval
         per_task = evaluate(model, self.val_sets, e.protocol, e.crop_border, e.pad_multiple, self.device,
-                            self.dist, self.autocast, num_workers=self.cfg.data.num_workers)
+                            self.dist, self.autocast, num_workers=self.cfg.data.num_workers, pad_mode=e.pad_mode)
         self.last_per_task = per_task
         results = flatten(per_task)
         self.logger.log("val", self.iteration, results, protocol=e.protocol,

@@ -6,6 +6,8 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
+PAD_MODES = ("reflect", "replicate", "constant")  # torch's F.pad modes; "constant" pads with zeros
+
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = 8, mode: str = "reflect") -> torch.Tensor:
     """Pad (B, C, H, W) at the bottom and right so H and W become multiples of ``multiple``.

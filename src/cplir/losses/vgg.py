@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cplir.errors import CheckpointError, ConfigError
+from cplir.pretrained import PretrainedFile
 
 # Convolutions per block: configurations D (VGG16) and E (VGG19) of Simonyan & Zisserman (2015).
 _CONVS_PER_BLOCK = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
@@ -63,19 +64,13 @@ def _build_features(arch: str, last_index: int) -> nn.Sequential:
     return nn.Sequential(*modules[: last_index + 1])
 
 
-def hub_checkpoints() -> Path:
-    """torch.hub's checkpoint folder: ``$TORCH_HOME/hub/checkpoints`` (or wherever ``torch.hub.set_dir`` points)."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def _where_to_put(arch: str) -> str:
-    name = WEIGHT_FILES[arch]
-    return (
-        f"Put torchvision's ImageNet {arch.upper()} weights ({name}) in one of: (1) a path given explicitly "
-        f"(the VGG weights path of the config), (2) the file named by the environment variable "
-        f"{WEIGHT_ENV_VARS[arch]}, (3) {hub_checkpoints() / name}. Nothing is downloaded at "
-        f"run time. For tests or the demo only, ask for a random-initialised network with weights='random'."
-    )
+VGG_FILES = {
+    arch: PretrainedFile(
+        what=f"torchvision's ImageNet {arch.upper()} weights", file_name=WEIGHT_FILES[arch],
+        env_var=WEIGHT_ENV_VARS[arch], config_hint="the VGG weights path of the config",
+        random_hint="For tests or the demo only, ask for a random-initialised network with weights='random'.")
+    for arch in _CONVS_PER_BLOCK
+}
 
 
 def find_vgg_weights(arch: str, path: str | os.PathLike | None = None) -> Path | None:
@@ -86,17 +81,7 @@ def find_vgg_weights(arch: str, path: str | os.PathLike | None = None) -> Path |
     named explicitly (argument or environment variable) but does not exist raises :class:`CheckpointError`.
     """
     _check_arch(arch)
-    env_value = os.environ.get(WEIGHT_ENV_VARS[arch])
-    if path is not None:
-        candidate, origin = Path(path).expanduser(), "given explicitly"
-    elif env_value:
-        candidate, origin = Path(env_value).expanduser(), f"from ${WEIGHT_ENV_VARS[arch]}"
-    else:
-        candidate = hub_checkpoints() / WEIGHT_FILES[arch]
-        return candidate if candidate.is_file() else None
-    if not candidate.is_file():
-        raise CheckpointError(f"VGG weight file {candidate} ({origin}) does not exist. {_where_to_put(arch)}")
-    return candidate
+    return VGG_FILES[arch].locate(path)
 
 
 def layer_weight_map(layers: Sequence[str], layer_weights: Sequence[float]) -> dict[str, float]:
@@ -166,7 +151,7 @@ class VGGFeatures(nn.Module):
         self.random_weights = isinstance(weights, str) and weights == "random"
         path = None if self.random_weights else find_vgg_weights(arch, weights)
         if path is None and not self.random_weights:
-            raise CheckpointError(f"No {arch.upper()} weights found. {_where_to_put(arch)}")
+            raise CheckpointError(f"No {arch.upper()} weights found. {VGG_FILES[arch].where_to_put()}")
         self.arch = arch
         self.layers = layers
         self._name_at = {indices[name]: name for name in layers}
@@ -199,31 +184,8 @@ class VGGFeatures(nn.Module):
                     module.bias.zero_()
 
     def _load(self, path: Path) -> None:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # unpickling errors come in many types; all mean "not a weight file"
-            raise CheckpointError(
-                f"cannot read VGG weights from {path}: {error}. {_where_to_put(self.arch)}"
-            ) from error
-        if not isinstance(state, Mapping):
-            raise CheckpointError(
-                f"{path} holds a {type(state).__name__}, not a state dict. {_where_to_put(self.arch)}"
-            )
         # torchvision files hold ``features.*`` and ``classifier.*``; only the (truncated) features are used.
-        expected = self.features.state_dict()
-        problems = []
-        for key, tensor in expected.items():
-            found = state.get(f"features.{key}")
-            if found is None:
-                problems.append(f"features.{key} is missing")
-            elif tuple(found.shape) != tuple(tensor.shape):
-                problems.append(f"features.{key} has shape {tuple(found.shape)}, expected {tuple(tensor.shape)}")
-        if problems:
-            raise CheckpointError(
-                f"{path} is not a torchvision {self.arch.upper()} weight file ({'; '.join(problems[:3])}). "
-                f"{_where_to_put(self.arch)}"
-            )
-        self.features.load_state_dict({key: state[f"features.{key}"] for key in expected})
+        VGG_FILES[self.arch].load_into(self.features, path, prefix="features.")
 
     def train(self, mode: bool = True) -> VGGFeatures:
         # A frozen feature extractor stays in eval mode whatever its parent module does.

@@ -27,8 +27,10 @@ from cplir.metrics.protocols import (
 )
 
 
-def _prepare(image: torch.Tensor, protocol: str, crop_border: int) -> torch.Tensor:
-    """(B, 3, H, W) float in [0, 1] -> (B, C, H', W') in the protocol's value scale, C = 1 for ``basicsr_y``."""
+def protocol_rgb(image: torch.Tensor, protocol: str, crop_border: int) -> torch.Tensor:
+    """(B, 3, H, W) float in [0, 1] -> the RGB pixels the protocol scores, (B, 3, H', W'), without gradient:
+    ``promptir``: clipped, centre-cropped to a multiple of 16, on [0, 1]; ``basicsr_*``: rounded to 8 bits and
+    border-cropped, on [0, 255]."""
     dtype = torch.float32 if image.device.type == "mps" else torch.float64
     image = image.detach().to(dtype).clamp(0.0, 1.0)
     if protocol == "promptir":
@@ -37,13 +39,20 @@ def _prepare(image: torch.Tensor, protocol: str, crop_border: int) -> torch.Tens
     image = torch.round(image * 255.0)
     if crop_border:
         image = image[:, :, crop_border:-crop_border, crop_border:-crop_border]
+    return image
+
+
+def _prepare(image: torch.Tensor, protocol: str, crop_border: int) -> torch.Tensor:
+    """(B, 3, H, W) float in [0, 1] -> (B, C, H', W') in the protocol's value scale, C = 1 for ``basicsr_y``."""
+    image = protocol_rgb(image, protocol, crop_border)
     if protocol == "basicsr_y":
-        weights = torch.tensor(BT601_Y_WEIGHTS, dtype=dtype, device=image.device).view(1, 3, 1, 1)
+        weights = torch.tensor(BT601_Y_WEIGHTS, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
         return 16.0 + (image / 255.0 * weights).sum(dim=1, keepdim=True)
     return image
 
 
-def _prepare_pair(restored: torch.Tensor, target: torch.Tensor, protocol: str, crop_border: int) -> tuple:
+def check_pair(restored: torch.Tensor, target: torch.Tensor, protocol: str, crop_border: int) -> None:
+    """Reject a batch pair the protocol is not defined for (see :func:`psnr_torch`)."""
     check_protocol(protocol)
     for name, image in (("restored", restored), ("target", target)):
         if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[1] != 3:
@@ -62,6 +71,10 @@ def _prepare_pair(restored: torch.Tensor, target: torch.Tensor, protocol: str, c
         check_promptir_size(restored.shape[2], restored.shape[3])
     else:
         check_crop_border(crop_border, restored.shape[2:])
+
+
+def _prepare_pair(restored: torch.Tensor, target: torch.Tensor, protocol: str, crop_border: int) -> tuple:
+    check_pair(restored, target, protocol, crop_border)
     return _prepare(restored, protocol, crop_border), _prepare(target, protocol, crop_border)
 
 

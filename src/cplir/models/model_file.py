@@ -26,6 +26,8 @@ from cplir.models.weights import CONTAINER_KEYS, load_checkpoint_file, load_weig
 
 MODEL_FORMAT = "cplir-model-1"
 TRAINING_FORMAT = "cplir-checkpoint-1"
+BASICSR_KEYS = {"ema": "params_ema", "model": "params"}  # the weights choice -> the key of a BasicSR file
+WEIGHT_CHOICES = tuple(BASICSR_KEYS)
 PathLike = Union[str, os.PathLike]
 
 
@@ -72,7 +74,7 @@ def save_model(model: nn.Module, path: PathLike, calibration: Optional[dict] = N
 def choose_weights(state: Mapping, weights: str = "ema") -> Tuple[Mapping, str]:
     """The weights of a training checkpoint to evaluate: ``"ema"`` (the raw weights when the run had no EMA) or
     ``"model"``. Returns the state dict and which one it is. The one choice trainer, test, export and restore use."""
-    if weights not in ("ema", "model"):
+    if weights not in WEIGHT_CHOICES:
         raise CheckpointError(f"weights must be 'ema' or 'model', got {weights!r}")
     if weights == "ema" and state.get("ema") is not None:
         return state["ema"], "ema"
@@ -91,13 +93,30 @@ def read_model_file(path: PathLike, weights: str = "ema") -> Dict[str, Any]:
     if obj.get("format") == TRAINING_FORMAT:
         try:
             model_cfg = obj["config"]["model"]
-            state, _ = choose_weights(obj, weights)
+            state, which = choose_weights(obj, weights)
         except (KeyError, TypeError) as err:
             raise CheckpointError(f"training checkpoint {path} lacks its {err} entry; it is damaged") from err
         return {"spec": {"name": model_cfg["name"], "args": dict(model_cfg.get("args") or {})},
-                "calibration": obj.get("calibration"), "state_dict": state, "kind": "training-checkpoint"}
-    return {"spec": None, "calibration": None, "state_dict": read_state_dict(obj), "kind": "weights",
-            "container": next((k for k in CONTAINER_KEYS if isinstance(obj.get(k), Mapping)), "")}
+                "calibration": obj.get("calibration"), "state_dict": state, "kind": "training-checkpoint",
+                "container": which}
+    container = basicsr_container(obj, weights) or next((k for k in CONTAINER_KEYS if isinstance(obj.get(k), Mapping)),
+                                                        "")
+    state = read_state_dict(obj[container] if container in BASICSR_KEYS.values() else obj)
+    return {"spec": None, "calibration": None, "state_dict": state, "kind": "weights", "container": container}
+
+
+def basicsr_container(obj: Mapping, weights: str = "ema") -> str:
+    """Which weights of a BasicSR / CPLIR ``.pth`` to read: ``params_ema`` for ``"ema"`` (``params`` when the file
+    has no EMA copy, as BasicSR's ``load_network`` falls back) and ``params`` for ``"model"`` (what CPLIR's
+    published test config loads: its ``param_key_g`` default). "" when ``obj`` is not a BasicSR file."""
+    present = [key for key in BASICSR_KEYS.values() if isinstance(obj.get(key), Mapping)]
+    if not present:
+        return ""
+    wanted = BASICSR_KEYS[weights]
+    if wanted in present or weights == "ema":
+        return wanted if wanted in present else "params"
+    raise CheckpointError(f"the file holds no {wanted!r} weights, only {present}: choose --weights ema "
+                          "(eval.weights: ema)")
 
 
 def load_model(path: PathLike, name: Optional[str] = None, args: Optional[dict] = None, weights: str = "ema",
