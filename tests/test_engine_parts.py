@@ -9,7 +9,7 @@ from cplir.engine.checkpoint import (FORMAT, atomic_save, checkpoint_name, list_
                                      load_training_checkpoint, prune_checkpoints, resolve_resume)
 from cplir.engine.ema import ModelEMA
 from cplir.engine.prompt_negatives import draw_negative_choices, prompt_negatives_batched, prompt_negatives_naive
-from cplir.engine.schedule import warmup_cosine_lr
+from cplir.engine.schedule import cosine_restart_lr, learning_rate, warmup_cosine_lr
 from cplir.errors import CheckpointError
 from cplir.models import build_model
 
@@ -25,6 +25,39 @@ def test_warmup_then_cosine_closed_form():
     assert lr[110] == pytest.approx(0.0, abs=1e-12) and lr[119] == pytest.approx(0.0, abs=1e-12)
     assert warmup_cosine_lr(50, 1.0, 0, 100, 0.1) == pytest.approx(0.55)
 
+
+def test_cosine_restart_closed_form():
+    """BasicSR's CosineAnnealingRestartLR: cycle i spans (c_{i-1}, c_i], the minimum is reached at c_i and the
+    restart happens at c_i + 1 with the cycle's weight; after the last cycle the lr stays at eta_min."""
+    def closed(t, start, period, weight):
+        return 0.1 + weight * 0.5 * 0.9 * (1 + math.cos(math.pi * (t - start) / period))
+
+    lr = [cosine_restart_lr(t, 1.0, [10, 20], [1.0, 0.5], min_lr=0.1) for t in range(35)]
+    assert lr[0] == pytest.approx(1.0) and lr[5] == pytest.approx(0.55) and lr[10] == pytest.approx(0.1)
+    for t in range(0, 11):
+        assert lr[t] == pytest.approx(closed(t, 0, 10, 1.0))
+    for t in range(11, 31):
+        assert lr[t] == pytest.approx(closed(t, 10, 20, 0.5))
+    assert lr[11] == pytest.approx(0.1 + 0.45 * 0.5 * (1 + math.cos(math.pi / 20)))  # the restart, at half height
+    assert lr[30] == pytest.approx(0.1) and lr[31:] == [0.1] * 4
+    # BasicSR's linear warm-up replaces the first values; the cycles keep counting from iteration 0
+    warm = [cosine_restart_lr(t, 1.0, [10], [1.0], warmup_iters=4) for t in range(6)]
+    assert warm[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0]) and warm[5] == pytest.approx(0.5)
+
+
+def test_learning_rate_follows_the_configured_schedule():
+    from cplir.config import load_config
+
+    cfg = load_config("configs/cpl-weatherbench.yaml")
+    o = cfg.train.optim
+    assert (o.schedule, o.periods, o.min_lr, o.warmup_iters) == ("cosine_restart", [250_000] * 4, 1e-7, 0)
+    lrs = {t: learning_rate(t, o, cfg.train.iterations) for t in (0, 125_000, 250_000, 250_001, 999_999)}
+    assert lrs[0] == pytest.approx(2e-4) and lrs[250_000] == pytest.approx(1e-7)
+    assert lrs[125_000] == pytest.approx(1e-7 + 0.5 * (2e-4 - 1e-7))
+    assert lrs[250_001] == pytest.approx(2e-4, rel=1e-6) and lrs[999_999] < 1e-6
+    base = load_config("configs/promptir-three-task.yaml")
+    assert learning_rate(100, base.train.optim, base.train.iterations) == pytest.approx(
+        warmup_cosine_lr(100, 2e-4, 66_765, 667_650, 0.0))
 
 
 

@@ -1,0 +1,64 @@
+"""The published numbers the shipped configs reproduce, typed once.
+
+Every config that names a paper number in its ``reproduces:`` string quotes :meth:`PaperResult.quote` of an entry
+here (a test checks it), so a label cannot drift from its number. PSNR in dB, SSIM in [0, 1], each under the
+metric protocol the paper's table uses (:mod:`cplir.metrics.protocols`).
+"""
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+CPL = "CPL (TPAMI, arXiv 2504.09973)"
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    """One row of a paper's table.
+
+    Attributes:
+        source: paper and table.
+        protocol: metric protocol of the table (``promptir``, ``basicsr_rgb``, ``basicsr_y``) and its border crop.
+        crop_border: pixels removed from every side before scoring.
+        psnr: average PSNR over the benchmark's tasks.
+        ssim: average SSIM, if the table gives one.
+        ssim_digits: decimals the table prints for SSIM.
+        per_task: ``(column label, PSNR)`` in the table's column order, where the numbers are quoted per task.
+    """
+
+    source: str
+    protocol: str
+    crop_border: int
+    psnr: float
+    ssim: Optional[float] = None
+    ssim_digits: int = 3
+    per_task: Tuple[Tuple[str, float], ...] = ()
+
+    def quote(self) -> str:
+        """The numbers as a config quotes them, e.g. ``σ15 34.15, ...; avg 32.78/0.917``."""
+        average = f"avg {self.psnr:.2f}" + (f"/{self.ssim:.{self.ssim_digits}f}" if self.ssim is not None else "")
+        if not self.per_task:
+            return average
+        return ", ".join(f"{label} {value:.2f}" for label, value in self.per_task) + "; " + average
+
+
+PAPER_RESULTS: Dict[str, PaperResult] = {
+    "promptir/three_task": PaperResult("PromptIR (NeurIPS 2023) Table 1, three-task all-in-one", "promptir", 0,
+                                       32.06, 0.913),
+    "cpl/three_task": PaperResult(
+        f"{CPL} three-task table, PromptIR+CPL row (α=0.01)", "promptir", 0, 32.78, 0.917,
+        per_task=(("σ15", 34.15), ("σ25", 31.50), ("σ50", 28.23), ("SOTS", 31.27), ("Rain100L", 38.77))),
+    "promptir/five_task": PaperResult(f"{CPL} five-task table, PromptIR row", "promptir", 0, 29.15, 0.904),
+    "cpl/five_task": PaperResult(f"{CPL} five-task table, PromptIR+CPL row", "promptir", 0, 30.55, 0.915),
+    "promptir/seven_task": PaperResult(f"{CPL} seven-task (MiOIR) table, PromptIR row", "basicsr_rgb", 4, 31.88),
+    "cpl/seven_task": PaperResult(f"{CPL} seven-task (MiOIR) table, PromptIR+CPL row", "basicsr_rgb", 4, 33.30),
+    "promptir/allweather": PaperResult(f"{CPL} all-weather table (Table IV), PromptIR row", "basicsr_y", 0,
+                                       32.80, 0.9357, ssim_digits=4),
+    "cpl/allweather": PaperResult(f"{CPL} all-weather table (Table IV), PromptIR+CPL row", "basicsr_y", 0,
+                                  33.74, 0.9437, ssim_digits=4),
+    "promptir/weatherbench": PaperResult(f"{CPL} WeatherBench table, PromptIR row", "basicsr_y", 0, 27.86),
+    "cpl/weatherbench": PaperResult(f"{CPL} WeatherBench table, PromptIR+CPL row", "basicsr_y", 0, 30.35),
+    "promptir/cdd11": PaperResult(f"{CPL} CDD-11 table, PromptIR row", "promptir", 0, 25.90),
+    "cpl/cdd11": PaperResult(f"{CPL} CDD-11 table, PromptIR+CPL row (5 prompts)", "promptir", 0, 29.07),
+    "cpl/cdd11_p10": PaperResult(f"{CPL} CDD-11 table, PromptIR+CPL with 10 prompts", "promptir", 0, 29.60),
+    "cpl/cdd11_p15": PaperResult(f"{CPL} CDD-11 table, PromptIR+CPL with 15 prompts", "promptir", 0, 29.85),
+}
