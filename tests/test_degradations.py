@@ -1,7 +1,8 @@
-"""Degradation synthesis (docs/datasets.md): contracts, reference formulas and the visible effect of every
-degradation."""
+"""Degradation synthesis (docs/datasets.md): contracts, reference formulas (MiOIR, PromptIR) and the visible
+effect of every degradation."""
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,12 +24,15 @@ from cplir.data.degradations import (
     bicubic_down_up,
     cdd11_composite,
     degrade,
+    diffjpeg,
     gaussian_kernel,
     jpeg_compress,
     low_light_gamma,
     low_light_retinex,
     pseudo_depth,
+    scale_depth,
 )
+from cplir.data.degradations.rain import rain_streaks
 
 H, W = 48, 64
 
@@ -223,34 +227,114 @@ def test_sr_modes_differ(photo):
     assert not np.array_equal(bicubic_down_up(photo, mode="torch"), bicubic_down_up(photo, mode="pil"))
 
 
+def test_sr_rounds_once_after_both_resizes_as_mioir():
+    """MiOIR's resize_tensor: interpolate(scale_factor=0.25) then back to the size, one rounding at the end."""
+    import torch
+    import torch.nn.functional as F
+
+    img = np.ascontiguousarray(data.astronaut()[:50, :61])  # sides not divisible by 4
+    t = torch.from_numpy(img).permute(2, 0, 1)[None].double()
+    small = F.interpolate(t, scale_factor=0.25, mode="bicubic")
+    reference = F.interpolate(small, size=(50, 61), mode="bicubic")[0].permute(1, 2, 0).numpy()
+    out = bicubic_down_up(img)
+    np.testing.assert_array_equal(out, np.clip(np.rint(reference), 0, 255))
+    rounded_between = F.interpolate(small.round().clamp(0, 255), size=(50, 61), mode="bicubic")
+    assert not np.array_equal(out, np.clip(np.rint(rounded_between[0].permute(1, 2, 0).numpy()), 0, 255))
+
+
 # ---------------------------------------------------------------- JPEG
 
 
-def test_jpeg_block_artefacts_on_smooth_image():
+@pytest.mark.parametrize("codec", ["diffjpeg", "pillow"])
+def test_jpeg_block_artefacts_on_smooth_image(codec):
     y, x = np.mgrid[0:H, 0:W]
     smooth = np.stack([60 + 2 * x + 20 * np.sin(y / 9), 90 + y + x, 160 - 1.5 * y + 15 * np.cos(x / 11)], -1)
     smooth = np.clip(smooth, 0, 255).astype(np.uint8)
-    out = jpeg_compress(smooth, rng(0), quality=10)
+    out = jpeg_compress(smooth, rng(0), quality=10, codec=codec)
     steps = np.abs(np.diff(out.astype(np.float64), axis=1)).mean(axis=(0, 2))  # step between columns j and j+1
     across = steps[7::8].mean()  # pairs (7, 8), (15, 16), ... straddle a block boundary
     inside = np.delete(steps, np.arange(7, W - 1, 8)).mean()
     assert across > 1.5 * inside
-    error = lambda q: np.abs(jpeg_compress(smooth, rng(0), quality=q) - smooth.astype(np.float64)).mean()
+    error = lambda q: np.abs(jpeg_compress(smooth, rng(0), quality=q, codec=codec) - smooth.astype(np.float64)).mean()
     assert error(10) > error(70)
 
 
-def test_jpeg_is_pillow_baseline_with_420_subsampling(photo):
+def test_jpeg_pillow_codec_is_a_baseline_file_with_420_subsampling(photo):
     def pillow(subsampling):
         buffer = io.BytesIO()
         Image.fromarray(photo).save(buffer, format="JPEG", quality=40, subsampling=subsampling)
         return np.array(Image.open(buffer).convert("RGB"))
 
-    out = jpeg_compress(photo, rng(0), quality=40)
+    out = jpeg_compress(photo, rng(0), quality=40, codec="pillow")
     np.testing.assert_array_equal(out, pillow("4:2:0"))
     assert not np.array_equal(out, pillow("4:4:4"))
+    assert not np.array_equal(jpeg_compress(photo, rng(0), quality=40), out)  # the default is DiffJPEG
+
+
+def test_diffjpeg_equals_its_definition_on_a_small_image():
+    """Two 8x8 luma blocks and one chroma block, written out with scipy's orthonormal DCT."""
+    from scipy.fft import dctn, idctn
+
+    gen = rng(3)
+    img = gen.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    q = 35
+    factor = 5000 / q / 100
+    luma_q = np.array([[16, 11, 10, 16, 24, 40, 51, 61], [12, 12, 14, 19, 26, 58, 60, 55],
+                       [14, 13, 16, 24, 40, 57, 69, 56], [14, 17, 22, 29, 51, 87, 80, 62],
+                       [18, 22, 37, 56, 68, 109, 103, 77], [24, 35, 55, 64, 81, 104, 113, 92],
+                       [49, 64, 78, 87, 103, 121, 120, 101], [72, 92, 95, 98, 112, 100, 103, 99]]).T * factor
+    chroma_q = np.full((8, 8), 99.0)
+    chroma_q[:4, :4] = [[17, 18, 24, 47], [18, 21, 26, 66], [24, 26, 56, 99], [47, 66, 99, 99]]
+    chroma_q = chroma_q.T * factor
+    r, g, b = (img[..., c].astype(np.float64) for c in range(3))
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = -0.168736 * r - 0.331264 * g + 0.5 * b + 128
+    cr = 0.5 * r - 0.418688 * g - 0.081312 * b + 128
+
+    def code(block, table):
+        return idctn(np.rint(dctn(block - 128, norm="ortho") / table) * table, norm="ortho") + 128
+
+    y_out = np.block([[code(y[i:i + 8, j:j + 8], luma_q) for j in (0, 8)] for i in (0, 8)])
+    cb_out, cr_out = (np.kron(code(c.reshape(8, 2, 8, 2).mean(axis=(1, 3)), chroma_q), np.ones((2, 2)))
+                      for c in (cb, cr))
+    rgb = np.stack([y_out + 1.402 * (cr_out - 128),
+                    y_out - 0.344136 * (cb_out - 128) - 0.714136 * (cr_out - 128),
+                    y_out + 1.772 * (cb_out - 128)], axis=-1)
+    np.testing.assert_allclose(diffjpeg(img, q), np.clip(rgb, 0, 255), atol=1e-9)
+    np.testing.assert_array_equal(jpeg_compress(img, rng(0), quality=q), np.clip(np.rint(rgb), 0, 255))
+
+
+def test_diffjpeg_matches_the_published_code():
+    """Golden output of BasicSR's DiffJPEG (float32 torch) as MiOIR calls it, then rounded to 8 bits; float64 here
+    may land on the other side of a rounding at a handful of pixels."""
+    import torch
+
+    golden = torch.load(Path(__file__).parent / "golden" / "diffjpeg.pt", weights_only=True)
+    img = golden["input"].numpy()
+    for quality, expected in zip(golden["quality"].tolist(), golden["output"].numpy()):
+        out = jpeg_compress(img, rng(0), quality=quality)
+        diff = np.abs(out.astype(int) - expected)
+        assert diff.max() <= 1 and (diff == 0).mean() > 0.995, quality
 
 
 # ---------------------------------------------------------------- rain
+
+
+def test_rain_streak_length_is_scaled_and_the_layer_truncated_as_mioir(monkeypatch):
+    """MiOIR rotates its streak kernel with the scale 1 − length/100 (20 -> 16 pixels, 40 -> 24) and converts the
+    normalised layer to uint8 by truncation."""
+    import cplir.data.degradations.rain as rain
+
+    drawn = []
+    original = rain.line_kernel
+    monkeypatch.setattr(rain, "line_kernel", lambda length, angle: drawn.append(length) or original(length, angle))
+    layers = [rain_streaks((32, 32), rng(0), 80, 3, length, 10) for length in (20, 40)]
+    assert drawn == pytest.approx([16.0, 24.0])
+    assert all(layer.dtype == np.uint8 and layer.max() == 255 for layer in layers)
+    monkeypatch.setattr(rain, "fft_convolve", lambda drops, kernel: np.array([[0.0, 1.0, 2.0]]))
+    assert rain_streaks((1, 3), rng(0), 80, 3, 20, 0).tolist() == [[0, 127, 255]]  # 127.5 truncated
+    with pytest.raises(ValueError, match="length"):
+        add_rain(flat(40), rng(0), length=100)
 
 
 def streak_orientation(residual):
@@ -291,6 +375,18 @@ def test_haze_formula_brightens_and_flattens_far_regions(photo):
     contrast = lambda part: out[:, part].std() / photo[:, part].std()
     assert 0 < gain(near) < gain(far)
     assert contrast(far) < contrast(near) < 1
+
+
+def test_haze_divides_a_depth_map_by_its_maximum_as_mioir(photo):
+    depth = np.broadcast_to(np.linspace(2.0, 10.0, W), (H, W))  # nearest point 2/10 of the farthest
+    out = add_haze(photo, rng(0), beta=1.5, airlight=0.85, depth=depth)
+    t = np.exp(-1.5 * depth / 10.0)[..., None]  # depth / max, not min-max (which would make the near edge d=0)
+    np.testing.assert_array_equal(out, np.clip(np.rint(photo * t + 255 * 0.85 * (1 - t)), 0, 255))
+    np.testing.assert_array_equal(scale_depth(depth), depth / 10.0)
+    crop = scale_depth(depth)[:, :20]  # a crop of a normalised scene keeps its scale
+    np.testing.assert_array_equal(add_haze(photo[:, :20], rng(0), beta=1.5, airlight=0.85, depth=crop), out[:, :20])
+    with pytest.raises(ValueError, match="non-negative"):
+        scale_depth(np.full((4, 4), -1.0))
 
 
 def test_homogeneous_haze_and_pseudo_depth(photo):

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from cplir.data.benchmarks import get_benchmark
-from cplir.data.degradations import DEGRADATION_PARAMS, degrade, pseudo_depth, stretch_depth
+from cplir.data.degradations import DEGRADATION_PARAMS, degrade, pseudo_depth, scale_depth
 from cplir.data.image_io import read_image, read_image_uint8, to_tensor
 from cplir.data.records import PairRecord, TaskRecords
 from cplir.errors import DataError
@@ -82,7 +82,9 @@ def _read_clean(record: PairRecord) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     if depth.shape != clean.shape[:2]:
         raise DataError(f"depth map {record.depth} ({depth.shape[1]}x{depth.shape[0]}) does not match the size of "
                         f"{record.clean} ({clean.shape[1]}x{clean.shape[0]})")
-    return clean, stretch_depth(depth)  # normalised over the whole scene
+    if depth.max() <= 0:
+        raise DataError(f"depth map {record.depth} is all zero; a depth map holds distances (larger = farther)")
+    return clean, scale_depth(depth)  # over the whole scene, before any crop (MiOIR: depth / max)
 
 
 def _synthesise(record: PairRecord, clean: np.ndarray, depth: Optional[np.ndarray],

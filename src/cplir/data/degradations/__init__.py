@@ -15,8 +15,8 @@ given as keywords, and the same generator state always gives the same image.
 from cplir.data.degradations._filters import gaussian_kernel
 from cplir.data.degradations.blur import add_gaussian_blur
 from cplir.data.degradations.cdd11 import CDD11_CLASSES, cdd11_composite
-from cplir.data.degradations.haze import add_haze, normalise_depth, pseudo_depth, stretch_depth
-from cplir.data.degradations.jpeg import jpeg_compress
+from cplir.data.degradations.haze import add_haze, normalise_depth, pseudo_depth, scale_depth, stretch_depth
+from cplir.data.degradations.jpeg import diffjpeg, jpeg_compress
 from cplir.data.degradations.lowlight import low_light_gamma, low_light_retinex
 from cplir.data.degradations.noise import PROMPTIR_SIGMAS, add_gaussian_noise, add_gaussian_noise_promptir
 from cplir.data.degradations.rain import add_rain, rain_streaks
@@ -39,6 +39,7 @@ __all__ = [
     "bicubic_down_up",
     "cdd11_composite",
     "degrade",
+    "diffjpeg",
     "gaussian_kernel",
     "jpeg_compress",
     "low_light_gamma",
@@ -46,6 +47,7 @@ __all__ = [
     "normalise_depth",
     "pseudo_depth",
     "rain_streaks",
+    "scale_depth",
     "snow_mask",
     "stretch_depth",
 ]

@@ -25,8 +25,8 @@ def normalise_depth(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Depth map (larger = farther) of shape ``shape`` = (H, W) as d in [0, 1].
 
     A map whose values already lie in [0, 1] is taken as d unchanged, so a crop of a scene's normalised depth keeps
-    the scene's scale (training crops must not each span the full haze range); any other map is min-max
-    normalised, and a constant one outside [0, 1] means every point is equally far: all ones (homogeneous haze).
+    the scene's scale (training crops must not each span the full haze range); any other map is divided by its
+    maximum, as MiOIR's ``add_haze`` does with its depth maps (:func:`scale_depth`).
     """
     depth = np.asarray(depth, dtype=np.float64)
     if depth.shape != tuple(shape):
@@ -35,7 +35,17 @@ def normalise_depth(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         raise ValueError("depth holds NaN or infinite values")
     if depth.min() >= 0.0 and depth.max() <= 1.0:
         return depth
-    return stretch_depth(depth)
+    return scale_depth(depth)
+
+
+def scale_depth(depth: np.ndarray) -> np.ndarray:
+    """A scene's depth map (H, W), non-negative, divided by its maximum (MiOIR: ``depth_arr / depth_arr.max()``),
+    so the farthest point has d = 1 and the nearest keeps its distance ratio."""
+    depth = np.asarray(depth, dtype=np.float64)
+    if depth.min() < 0 or depth.max() <= 0:
+        raise ValueError(f"a depth map must be non-negative with a positive maximum, got values in "
+                         f"[{depth.min()}, {depth.max()}]")
+    return depth / depth.max()
 
 
 def stretch_depth(depth: np.ndarray) -> np.ndarray:
@@ -80,8 +90,8 @@ def add_haze(
         level: ``"id"`` or ``"ood"``.
         beta: scattering coefficient >= 0 instead of the draw.
         airlight: atmospheric light A in [0, 1] (times 255) instead of the draw.
-        depth: (H, W) depth map, larger = farther: values in [0, 1] are used as d, any other range is min-max
-            normalised (:func:`normalise_depth`).
+        depth: (H, W) depth map, larger = farther: values in [0, 1] are used as d, any other map is divided by
+            its maximum (:func:`normalise_depth`).
             ``None`` uses :func:`pseudo_depth` of ``img``.
         homogeneous: use d = 1 everywhere (uniform transmission ``exp(-β)``) instead of any depth.
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from cplir.data.degradations._common import check_image, check_level, check_number, check_odd, check_rng, to_uint8
+from cplir.data.degradations._common import check_image, check_level, check_number, check_odd, check_rng
 from cplir.data.degradations._filters import fft_convolve, full_convolve, gaussian_kernel, line_kernel
 
 RAIN_DENSITY = {"id": (50, 99), "ood": (100, 150)}
@@ -26,22 +26,23 @@ def _width_sigma(width: int) -> float:
 def rain_streaks(
     shape: tuple[int, int], rng: np.random.Generator, density: float, width: int, length: float, angle: float
 ) -> np.ndarray:
-    """Streak layer on [0, 255] rounded to 8 bits, shape (H, W).
+    """Streak layer on [0, 255] truncated to 8 bits, shape (H, W).
 
     A pixel seeds a drop with probability ``density / 25600`` (the recipe thresholds U[0, 256) noise at
-    ``256 - density/100``); drops pass through the cross filter and a line kernel of ``length`` pixels at
-    ``angle`` degrees from vertical widened by a Gaussian of odd size ``width``; the result is min-max
-    normalised to [0, 255].
+    ``256 - density/100``); drops pass through the cross filter and a line kernel at ``angle`` degrees from
+    vertical widened by a Gaussian of odd size ``width``; the result is min-max normalised to [0, 255] and
+    truncated (MiOIR's ``np.array(blurred, dtype=np.uint8)``). The line is ``length · (1 − length/100)`` pixels
+    long: MiOIR's streak kernel is rotated with the scale ``1 − length/100`` (``cv2.getRotationMatrix2D``).
     """
     h, w = shape
     drops = (rng.random((h, w)) < density / 25600).astype(np.float64)
-    line = full_convolve(_CROSS, line_kernel(length, angle))
+    line = full_convolve(_CROSS, line_kernel(length * (1 - length / 100), angle))
     streak = full_convolve(line, gaussian_kernel(width, _width_sigma(width)))
     layer = fft_convolve(drops, streak)
     low, high = layer.min(), layer.max()
     if high - low < 1e-12:  # no drop fell on the image
         return np.zeros((h, w), dtype=np.uint8)
-    return to_uint8((layer - low) / (high - low) * 255)
+    return ((layer - low) / (high - low) * 255).clip(0, 255).astype(np.uint8)
 
 
 def add_rain(
@@ -63,7 +64,8 @@ def add_rain(
         density: streak density value instead of the draw (> 0; the expected share of seeded pixels is
             ``density / 25600``).
         width: odd streak width (Gaussian kernel size) instead of a draw from {3, 5, 7, 9, 11}.
-        length: streak length in pixels instead of a draw from 20..40.
+        length: streak length value in [1, 99] instead of a draw from 20..40 (the line drawn is
+            ``length · (1 − length/100)`` pixels long, as MiOIR's kernel).
         angle: degrees from vertical (positive: top leans left) instead of a draw from -45..44.
 
     Returns:
@@ -79,7 +81,7 @@ def add_rain(
     )
     density = drawn[0] if density is None else check_number("density", density, 0.0, low_open=True)
     width = drawn[1] if width is None else check_odd("width", width)
-    length = drawn[2] if length is None else check_number("length", length, 1.0)
+    length = drawn[2] if length is None else check_number("length", length, 1.0, 99.0)
     angle = drawn[3] if angle is None else check_number("angle", angle, -math.inf)
     streaks = rain_streaks(img.shape[:2], rng, density, width, length, angle)
     return np.clip(img.astype(np.int16) + streaks[..., None], 0, 255).astype(np.uint8)

@@ -12,22 +12,32 @@ from cplir.data.degradations._common import check_image, check_rng, to_uint8
 SR_MODES = ("torch", "pil")
 
 
-def _torch_bicubic(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize uint8 (H, W, 3) to ``size`` = (h, w) with torch bicubic, no antialiasing (MiOIR)."""
+def _torch_down_up(img: np.ndarray, scale: int) -> np.ndarray:
+    """MiOIR's ``resize_tensor``: ``F.interpolate(scale_factor=1/scale, mode="bicubic")`` (no antialiasing; the
+    sampling grid follows the factor, not the rounded size), then bicubic up to (H, W), in floating point."""
+    h, w = img.shape[:2]
     t = torch.from_numpy(img).permute(2, 0, 1)[None].to(torch.float64)
-    t = F.interpolate(t, size=size, mode="bicubic", align_corners=False)
-    return to_uint8(t[0].permute(1, 2, 0).numpy())
+    small = F.interpolate(t, scale_factor=1 / scale, mode="bicubic", align_corners=False)
+    return F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)[0].permute(1, 2, 0).numpy()
 
 
-def _pil_bicubic(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize uint8 (H, W, 3) to ``size`` = (h, w) with Pillow's antialiased bicubic (close to MATLAB imresize)."""
-    return np.array(Image.fromarray(img).resize((size[1], size[0]), Image.Resampling.BICUBIC))
+def _pil_down_up(img: np.ndarray, scale: int) -> np.ndarray:
+    """Pillow's bicubic (antialiased when shrinking, close to MATLAB imresize) down to (H//scale, W//scale) and
+    back, channel by channel on 32-bit float images so the small image is not rounded either."""
+    h, w = img.shape[:2]
+    channels = []
+    for c in range(3):
+        plane = Image.fromarray(img[..., c].astype(np.float32), mode="F")
+        small = plane.resize((w // scale, h // scale), Image.Resampling.BICUBIC)
+        channels.append(np.asarray(small.resize((w, h), Image.Resampling.BICUBIC), dtype=np.float64))
+    return np.stack(channels, axis=-1)
 
 
 def bicubic_down_up(
     img: np.ndarray, rng: np.random.Generator | None = None, *, scale: int = 4, mode: str = "torch"
 ) -> np.ndarray:
-    """Low-resolution input at the original size: bicubic down to (H//scale, W//scale), rounded, then back up.
+    """Low-resolution input at the original size: bicubic down to (H//scale, W//scale), then back up, rounded to
+    8 bits once at the end (MiOIR rounds after the pair of resizes, not between them).
 
     Args:
         img: clean uint8 image (H, W, 3) with H, W >= ``scale``.
@@ -49,5 +59,4 @@ def bicubic_down_up(
     h, w = img.shape[:2]
     if h < scale or w < scale:
         raise ValueError(f"image of size {h}x{w} is smaller than the scale factor {scale}")
-    resize = _torch_bicubic if mode == "torch" else _pil_bicubic
-    return resize(resize(img, (h // scale, w // scale)), (h, w))
+    return to_uint8((_torch_down_up if mode == "torch" else _pil_down_up)(img, scale))
