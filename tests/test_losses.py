@@ -95,6 +95,12 @@ def test_cpr_gradient_reaches_restored_but_not_negatives(vgg19, images):
     cpr(vgg19)(restored, target, negatives)["cpr"].backward()
     assert restored.grad is not None and restored.grad.abs().sum() > 0
     assert negatives.grad is None
+    restored, target, negatives = (t.clone().requires_grad_(True) for t in images)
+    value = cpr(vgg19, negative_grad=True)(restored, target, negatives)["cpr"]
+    torch.testing.assert_close(value, cpr(vgg19)(*images)["cpr"])  # the same value, only the gradient differs
+    value.backward()
+    assert negatives.grad is not None and negatives.grad.abs().sum() > 0  # loss.cpr.negative_grad
+    assert target.grad is None
 
 
 @pytest.mark.parametrize("distance", ["l2", "l1"])

@@ -107,6 +107,7 @@ class CPRConfig:
     layer_weights: List[float] = field(default_factory=lambda: list(cpr_defaults.DEFAULT_LAYER_WEIGHTS))
     batched_negatives: bool = True  # decode negatives from the positive's encoder features (else m full passes)
     negatives_per_pass: int = 0  # negatives per decoder pass; 0: all m on CUDA, 1 on the CPU (faster there)
+    negative_grad: bool = False  # gradient through the negatives (the paper text); off: constants (published code)
 
 
 @dataclass

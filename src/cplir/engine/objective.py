@@ -132,7 +132,9 @@ def _build_l1(weight: float, net: nn.Module, cfg) -> Optional[ObjectiveTerm]:
 
 class CPRTerm(ObjectiveTerm):
     """Contrastive Prompt Regularisation: ``α·(L_pos − L_neg)`` (CPL Eq. 5–8) against m restorations of the same
-    batch with mismatched prompts (computed without gradient, as the published code does)."""
+    batch with mismatched prompts: constants by default, as the published code computes them; with
+    ``loss.cpr.negative_grad`` the gradient of ``−α·L_neg`` also flows through the negatives (the paper text's
+    "penalise the model when it restores well with the wrong prompt")."""
 
     needs_features = True
 
@@ -143,7 +145,7 @@ class CPRTerm(ObjectiveTerm):
         self.loss = ContrastivePromptLoss(
             alpha=section.alpha, form=section.form, distance=section.distance, channel_norm=section.channel_norm,
             layers=section.layers, layer_weights=section.layer_weights, vgg=_vgg_spec(section.vgg_weights),
-            arch=section.vgg)
+            arch=section.vgg, negative_grad=section.negative_grad)
 
     def negatives(self, inputs: StepInputs) -> torch.Tensor:
         """m mismatched-prompt restorations (m, B, C, H', W')."""
@@ -151,8 +153,8 @@ class CPRTerm(ObjectiveTerm):
         draws = draw_negative_choices(s.num_negatives, len(net.prompt_names), inputs.lq.shape[0], inputs.generator)
         if s.batched_negatives:
             per_pass = s.negatives_per_pass or (s.num_negatives if self.device_type == "cuda" else 1)
-            return prompt_negatives_batched(net, inputs.feats, inputs.lq, draws, per_pass)
-        return prompt_negatives_naive(net, inputs.lq, draws)
+            return prompt_negatives_batched(net, inputs.feats, inputs.lq, draws, per_pass, s.negative_grad)
+        return prompt_negatives_naive(net, inputs.lq, draws, s.negative_grad)
 
     def forward(self, inputs: StepInputs) -> Dict[str, torch.Tensor]:
         negatives = self.negatives(inputs).float()

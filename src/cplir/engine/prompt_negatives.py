@@ -6,6 +6,11 @@ batched path decodes the m negatives from the positive's encoder features, ``per
 pass (all m in one pass by default). Otherwise, and on the naive path, each negative is a full forward pass. Both
 paths consume the same uniform draws, so they give the same images.
 
+By default the negatives are constants (no gradient), as in the published code. With ``grad=True`` they keep
+their graph (``loss.cpr.negative_grad``, the paper text's reading: penalise the network when it restores well with
+the wrong prompt), so the CPR term also pushes the mismatched prompt components, the decoder and, through the
+shared features, the encoder; this holds m extra decoder graphs in memory.
+
 Measured on a 2-core CPU (docs/benchmarks.md), one decoder pass over m*B images is slower per image than m
 passes over B (the activations leave the caches), so there ``per_pass=1`` is the fast choice; on a GPU one
 large pass keeps the device busy.
@@ -40,28 +45,31 @@ def _repeat(t: torch.Tensor, k: int) -> torch.Tensor:
     return t.repeat(k, *([1] * (t.dim() - 1))) if k > 1 else t
 
 
-@torch.no_grad()
 def prompt_negatives_batched(net: PromptedBackbone, feats: Any, x: torch.Tensor, draws: torch.Tensor,
-                             per_pass: int = 0) -> torch.Tensor:
+                             per_pass: int = 0, grad: bool = False) -> torch.Tensor:
     """(m, B, C, H', W') negatives decoded from the shared encoder features ``feats`` of ``x`` (B, C, H, W),
-    ``per_pass`` negatives per decoder pass (0: all m in one pass)."""
+    ``per_pass`` negatives per decoder pass (0: all m in one pass); with gradient when ``grad``."""
     if not net.shares_encoder:
-        return prompt_negatives_naive(net, x, draws)
+        return prompt_negatives_naive(net, x, draws, grad)
     m, _, b = draws.shape
     per_pass = per_pass or m
-    feats = map_batch(feats, torch.Tensor.detach)
+    if not grad:
+        feats = map_batch(feats, torch.Tensor.detach)
     outs = []
-    for start in range(0, m, per_pass):
-        part = draws[start:start + per_pass]
-        k = part.shape[0]
-        flat = part.permute(1, 0, 2).reshape(part.shape[1], k * b)  # column j*B + i is negative j of sample i
-        ctx = net.context(k * b, flat)
-        out = net.decode(map_batch(feats, lambda t: _repeat(t, k)), _repeat(x, k), ctx)
-        outs.append(out.view(k, b, *out.shape[1:]))
+    with torch.set_grad_enabled(grad):
+        for start in range(0, m, per_pass):
+            part = draws[start:start + per_pass]
+            k = part.shape[0]
+            flat = part.permute(1, 0, 2).reshape(part.shape[1], k * b)  # column j*B + i is negative j of sample i
+            ctx = net.context(k * b, flat)
+            out = net.decode(map_batch(feats, lambda t: _repeat(t, k)), _repeat(x, k), ctx)
+            outs.append(out.view(k, b, *out.shape[1:]))
     return torch.cat(outs)
 
 
-@torch.no_grad()
-def prompt_negatives_naive(net: PromptedBackbone, x: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
-    """(m, B, C, H', W') negatives from m full forward passes (the reference the batched path must equal)."""
-    return torch.stack([net(x, mismatch=draws[j]) for j in range(draws.shape[0])])
+def prompt_negatives_naive(net: PromptedBackbone, x: torch.Tensor, draws: torch.Tensor,
+                           grad: bool = False) -> torch.Tensor:
+    """(m, B, C, H', W') negatives from m full forward passes (the reference the batched path must equal); with
+    gradient when ``grad``."""
+    with torch.set_grad_enabled(grad):
+        return torch.stack([net(x, mismatch=draws[j]) for j in range(draws.shape[0])])

@@ -49,6 +49,8 @@ class ContrastivePromptLoss(nn.Module):
         vgg: a :class:`VGGFeatures` yielding ``layers``, or the weights spec of the VGG to build
             (None: find torchvision's file; a path; ``"random"``).
         arch: ``"vgg19"`` (CPLIR's) or ``"vgg16"``, when ``vgg`` is not a built network.
+        negative_grad: let the gradient of ``−α·L_neg`` flow into the negatives (the paper text's reading,
+            ``loss.cpr.negative_grad``); off: they are constants, as in the published code.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class ContrastivePromptLoss(nn.Module):
         negative_reduction: str | None = None,
         vgg: VGGFeatures | str | os.PathLike | None = None,
         arch: str = "vgg19",
+        negative_grad: bool = False,
     ):
         super().__init__()
         if form not in _FORMS:
@@ -81,6 +84,7 @@ class ContrastivePromptLoss(nn.Module):
         self.positive = defaults["positive"] if positive is None else bool(positive)
         self.negative_reduction = negative_reduction
         self.vgg = resolve_vgg(vgg, arch, tuple(self.layer_weights))
+        self.negative_grad = bool(negative_grad)
 
     def _distance(self, features_a: dict[str, Tensor], features_b: dict[str, Tensor]) -> Tensor:
         return weighted_feature_distance(
@@ -91,7 +95,7 @@ class ContrastivePromptLoss(nn.Module):
         """CPR terms for ``restored`` I+ (B, 3, H, W), ``target`` y (B, 3, H, W), ``negatives`` I- (m, B, 3, H, W).
 
         Returns ``pos`` (L_pos, 0 without the positive term), ``neg`` (L_neg) and ``cpr`` = α·(pos − neg).
-        Negatives are treated as constants (detached).
+        Negatives are treated as constants (detached) unless ``negative_grad``.
         """
         if target.shape != restored.shape or negatives.dim() != 5 or negatives.shape[1:] != restored.shape:
             raise InputSizeError(
@@ -101,14 +105,17 @@ class ContrastivePromptLoss(nn.Module):
         m, batch = negatives.shape[0], restored.shape[0]
         if m == 0:
             raise InputSizeError("CPR needs at least one negative (m >= 1)")
-        # VGG with gradient on I+ only; y and the negatives are constants, so one no-grad pass serves them all
-        # (a joint pass would run the VGG backward over 2 + m times the batch).
+        # VGG with gradient on I+; y and the negatives are constants, so one no-grad pass serves them all (a joint
+        # pass would run the VGG backward over 2 + m times the batch). Negatives that carry a graph
+        # (loss.cpr.negative_grad) get their own pass with gradient.
         plus = self.vgg(restored)
+        negative_grad = self.negative_grad and negatives.requires_grad
         with torch.no_grad():
-            constants = torch.cat(([target] if self.positive else []) + [negatives.detach().flatten(0, 1)])
-            features = self.vgg(constants)
+            constants = ([target] if self.positive else []) + ([] if negative_grad else [negatives.flatten(0, 1)])
+            features = self.vgg(torch.cat(constants)) if constants else {}
         offset = batch if self.positive else 0
-        minus = {name: f[offset:].unflatten(0, (m, batch)) for name, f in features.items()}
+        source = self.vgg(negatives.flatten(0, 1)) if negative_grad else {n: f[offset:] for n, f in features.items()}
+        minus = {name: f.unflatten(0, (m, batch)) for name, f in source.items()}
 
         per_negative = self._distance(minus, plus)  # (m,): Σ_l w_l·D(φ_l(I-_j), φ_l(I+)), Eq. 6
         neg = per_negative.mean() if self.negative_reduction == "mean" else per_negative.sum()
