@@ -255,6 +255,20 @@ def test_weatherbench_matches_stems_with_configurable_folder_names(tmp_path):
         load_benchmark("weatherbench", root, "test")
 
 
+def test_weatherbench_accepts_the_released_layout_without_a_split_folder(tmp_path):
+    """CPLIR's test config reads WeatherBench/{rain,haze,snow}/{input,target} directly."""
+    files = [(f"{task}/{folder}/{i}.png", 10 * i + (OFFSET if folder == "input" else 0))
+             for task in ("rain", "haze", "snow") for i in (1, 2) for folder in ("input", "target")]
+    root = build(tmp_path, files)
+    records = load_benchmark("weatherbench", root, "test", tasks=["rain", "haze", "snow"])
+    assert counts(records) == {"rain": 2, "haze": 2, "snow": 2}
+    assert records["rain"][0].key == "rain/input/1.png"
+    assert_paired(records)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="the train split"):  # neither ROOT/train nor task folders in ROOT
+        load_benchmark("weatherbench", tmp_path / "empty", "train")
+
+
 def test_paired_folder_with_task_label(tmp_path):
     root = build(tmp_path, [("lq/sub/x.jpg", 10 + OFFSET), ("hq/sub/x.png", 10), ("lq/y.png", 20 + OFFSET),
                             ("hq/y.png", 20)])

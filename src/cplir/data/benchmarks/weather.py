@@ -15,7 +15,8 @@ ALLWEATHER_LAYOUT = """\
 
 WEATHERBENCH_TASKS = ("haze", "rain", "snow")
 WEATHERBENCH_LAYOUT = """\
-  ROOT/{train,test}/{haze,rain,snow}/{input,target}/NAME   (folder names configurable; x.jpg <-> x.png allowed)"""
+  ROOT/{train,test}/{haze,rain,snow}/{input,target}/NAME   (folder names configurable; x.jpg <-> x.png allowed)
+  ROOT/{haze,rain,snow}/{input,target}/NAME                (the released test set: no split folder)"""
 
 
 @register_benchmark("allweather")
@@ -55,16 +56,20 @@ def weatherbench(root: Path, split: str, report: DataReport, *, tasks=WEATHERBEN
                  target_dir="target") -> TaskRecords:
     """WeatherBench (real haze/rain/snow) as a generic paired layout; one task per task folder.
 
-    Layout: :data:`WEATHERBENCH_LAYOUT`.
+    Layout: :data:`WEATHERBENCH_LAYOUT`. ROOT/SPLIT is used when it exists; otherwise the task folders may sit
+    directly in ROOT, as in the released ``WeatherBench/{rain,haze,snow}/{input,target}`` that CPLIR's test config
+    reads (ROOT then holds one split).
     Pairing: the same relative path in the target folder, else the one target with the same stem.
 
     Options:
         tasks: task folder names (they are also the task labels).
         input_dir, target_dir: names of the degraded and clean folders inside each task folder.
     """
-    split_dir = require_dir(root / split, f"the {split} split", WEATHERBENCH_LAYOUT)
+    tasks = check_names("tasks", tasks)
+    released = not (root / split).is_dir() and any((root / task).is_dir() for task in tasks)
+    split_dir = root if released else require_dir(root / split, f"the {split} split", WEATHERBENCH_LAYOUT)
     records = {}
-    for task in check_names("tasks", tasks):
+    for task in tasks:
         folder = require_dir(split_dir / task, f"the {task!r} task (or leave it out with tasks=)",
                              WEATHERBENCH_LAYOUT)
         inputs = require_dir(folder / input_dir, "degraded images", WEATHERBENCH_LAYOUT)
