@@ -112,6 +112,15 @@ def cmd_data_preview(args) -> int:
     return 0
 
 
+def cmd_data_synthesize(args) -> int:
+    from cplir.data.synthesize import synthesize
+
+    summary = synthesize(args.source, args.out, tasks=args.tasks.split(","), level=args.level, sr_mode=args.sr_mode,
+                         jpeg_codec=args.jpeg_codec, seed=args.seed, progress=True)
+    print(f"{summary.out}: wrote {summary.written} image(s), {summary.skipped} already there")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cplir", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cplir {__version__}")
@@ -157,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
     p.set_defaults(func=cmd_demo)
 
-    data = sub.add_parser("data", help="check a data set or preview its samples").add_subparsers(
+    data = sub.add_parser("data", help="check, preview or synthesise a data set").add_subparsers(
         dest="data_command", required=True)
     target_help = "YAML config (its data.train and data.test sources) or the root folder of a data set"
     p = data.add_parser("check", help="validate the layout, print counts per task and split; exit 1 when the data "
@@ -175,6 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of a config target (repeatable)")
     p.set_defaults(func=cmd_data_preview)
+    p = data.add_parser("synthesize", help="write a fixed MiOIR seven-task degraded set once, with a manifest of "
+                                           "every image's seed and parameters (resumable, never overwriting)")
+    p.add_argument("source", help="folder of clean images (searched recursively), e.g. DF2K or the test images")
+    p.add_argument("out", help="output folder; a run into a folder of the same settings resumes it")
+    p.add_argument("--tasks", default="sr,blur,noise,jpeg,rain,haze,lowlight",
+                   help="comma-separated MiOIR tasks (default: all seven)")
+    p.add_argument("--level", choices=("id", "ood"), default="id", help="degradation ranges (default: id)")
+    p.add_argument("--sr-mode", choices=("torch", "pil"), default="torch", help="bicubic of the SR task")
+    p.add_argument("--jpeg-codec", choices=("diffjpeg", "pillow"), default="diffjpeg",
+                   help="JPEG algorithm (default: MiOIR's DiffJPEG)")
+    p.add_argument("--seed", type=int, default=0, help="base seed of the per-image generators (default: 0)")
+    p.set_defaults(func=cmd_data_synthesize)
     return parser
 
 

@@ -66,7 +66,7 @@ def _read_pair(record: PairRecord) -> Tuple[np.ndarray, np.ndarray]:
     return lq, gt
 
 
-def _read_clean(record: PairRecord) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+def read_clean(record: PairRecord) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Clean image of a synthesised record, uint8 (H, W, 3), and the scene depth d (H, W) in [0, 1] when its
     degradation takes one: the record's depth map, else :func:`pseudo_depth` of the whole clean image.
 
@@ -87,7 +87,7 @@ def _read_clean(record: PairRecord) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     return clean, scale_depth(depth)  # over the whole scene, before any crop (MiOIR: depth / max)
 
 
-def _synthesise(record: PairRecord, clean: np.ndarray, depth: Optional[np.ndarray],
+def synthesise(record: PairRecord, clean: np.ndarray, depth: Optional[np.ndarray],
                 rng: np.random.Generator) -> np.ndarray:
     """The record's degradation of ``clean`` (uint8 (H, W, 3)) with its fixed params; uint8 (H, W, 3)."""
     extra = {} if depth is None else {"depth": depth}
@@ -141,10 +141,10 @@ class PairedDataset(Dataset):
         if record.synth is None:
             lq, gt = (center_crop_to_multiple(img, self.multiple_of) for img in _read_pair(record))
         else:
-            gt, depth = _read_clean(record)
+            gt, depth = read_clean(record)
             gt = center_crop_to_multiple(gt, self.multiple_of)
             depth = None if depth is None else center_crop_to_multiple(depth, self.multiple_of)
-            lq = _synthesise(record, gt, depth, numpy_generator(self.seed, record.key, record.task))
+            lq = synthesise(record, gt, depth, numpy_generator(self.seed, record.key, record.task))
         return _sample(lq, gt, record, self._task_ids[index])
 
 
@@ -218,10 +218,10 @@ class TrainingMix(Dataset):
             window = self._random_window(gt.shape, record, rng)
             lq, gt = lq[window], gt[window]
         else:
-            clean, depth = _read_clean(record)
+            clean, depth = read_clean(record)
             window = self._random_window(clean.shape, record, rng)
             gt = clean[window]
-            lq = _synthesise(record, gt, None if depth is None else depth[window], rng)
+            lq = synthesise(record, gt, None if depth is None else depth[window], rng)
         if self.augment:
             k = int(rng.integers(8))
             lq, gt = dihedral(lq, k), dihedral(gt, k)

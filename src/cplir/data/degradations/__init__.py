@@ -20,7 +20,8 @@ from cplir.data.degradations.jpeg import diffjpeg, jpeg_compress
 from cplir.data.degradations.lowlight import low_light_gamma, low_light_retinex
 from cplir.data.degradations.noise import PROMPTIR_SIGMAS, add_gaussian_noise, add_gaussian_noise_promptir
 from cplir.data.degradations.rain import add_rain, rain_streaks
-from cplir.data.degradations.registry import DEGRADATION_PARAMS, DEGRADATIONS, MIOIR_TASKS, degrade
+from cplir.data.degradations.registry import (DEGRADATION_PARAMS, DEGRADATIONS, MIOIR_TASKS, PARAMETER_DRAWS,
+                                              degrade)
 from cplir.data.degradations.resize import bicubic_down_up
 from cplir.data.degradations.snow import add_snow, snow_mask
 
@@ -29,6 +30,7 @@ __all__ = [
     "DEGRADATION_PARAMS",
     "DEGRADATIONS",
     "MIOIR_TASKS",
+    "PARAMETER_DRAWS",
     "PROMPTIR_SIGMAS",
     "add_gaussian_blur",
     "add_gaussian_noise",

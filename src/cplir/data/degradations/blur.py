@@ -11,6 +11,11 @@ BLUR_KERNEL_SIZES = tuple(range(7, 22, 2))
 BLUR_SIGMA = {"id": (1.0, 3.0), "ood": (3.0, 5.0)}
 
 
+def draw_blur_params(rng: np.random.Generator, level: str = "id") -> dict:
+    """The random parameters of :func:`add_gaussian_blur`, drawn in its order: odd kernel size, σ."""
+    return {"kernel_size": int(rng.choice(BLUR_KERNEL_SIZES)), "sigma": draw_uniform(rng, BLUR_SIGMA, level)}
+
+
 def add_gaussian_blur(
     img: np.ndarray,
     rng: np.random.Generator,
@@ -32,9 +37,8 @@ def add_gaussian_blur(
         uint8 (H, W, 3).
     """
     img, rng = check_image(img), check_rng(rng)
-    drawn_size = int(rng.choice(BLUR_KERNEL_SIZES))
-    drawn_sigma = draw_uniform(rng, BLUR_SIGMA, level)
-    size = drawn_size if kernel_size is None else check_odd("kernel_size", kernel_size)
-    k = gaussian_kernel_1d(size, drawn_sigma if sigma is None else sigma)
+    drawn = draw_blur_params(rng, level)
+    size = drawn["kernel_size"] if kernel_size is None else check_odd("kernel_size", kernel_size)
+    k = gaussian_kernel_1d(size, drawn["sigma"] if sigma is None else sigma)
     # The isotropic 2-D Gaussian is the outer product of two 1-D ones, so filter rows then columns.
     return to_uint8(separable_filter(img, k))

@@ -72,6 +72,11 @@ def pseudo_depth(img: np.ndarray, *, patch: int = 15) -> np.ndarray:
     return stretch_depth(separable_filter(0.5 * vertical + 0.5 * dark, gaussian_kernel_1d(gaussian_size(sigma), sigma)))
 
 
+def draw_haze_params(rng: np.random.Generator, level: str = "id") -> dict:
+    """The random parameters of :func:`add_haze`, drawn in its order: β, then the atmospheric light A."""
+    return {"beta": draw_uniform(rng, HAZE_BETA, level), "airlight": draw_uniform(rng, HAZE_AIRLIGHT, level)}
+
+
 def add_haze(
     img: np.ndarray,
     rng: np.random.Generator,
@@ -99,10 +104,9 @@ def add_haze(
         uint8 (H, W, 3).
     """
     img, rng = check_image(img), check_rng(rng)
-    drawn_beta = draw_uniform(rng, HAZE_BETA, level)
-    drawn_airlight = draw_uniform(rng, HAZE_AIRLIGHT, level)
-    beta = drawn_beta if beta is None else check_number("beta", beta, 0.0)
-    airlight = drawn_airlight if airlight is None else check_number("airlight", airlight, 0.0, 1.0)
+    drawn = draw_haze_params(rng, level)
+    beta = drawn["beta"] if beta is None else check_number("beta", beta, 0.0)
+    airlight = drawn["airlight"] if airlight is None else check_number("airlight", airlight, 0.0, 1.0)
     shape = img.shape[:2]
     if homogeneous:
         if depth is not None:

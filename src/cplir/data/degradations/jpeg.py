@@ -93,6 +93,11 @@ def _pillow_jpeg(img: np.ndarray, quality: int) -> np.ndarray:
         return np.array(decoded.convert("RGB"))
 
 
+def draw_jpeg_params(rng: np.random.Generator, level: str = "id") -> dict:
+    """The random parameter of :func:`jpeg_compress`: quality round(U[30, 70]) (ood: U[10, 30])."""
+    return {"quality": round(draw_uniform(rng, JPEG_QUALITY, level))}
+
+
 def jpeg_compress(
     img: np.ndarray, rng: np.random.Generator, *, level: str = "id", quality: int | None = None,
     codec: str = "diffjpeg",
@@ -111,7 +116,7 @@ def jpeg_compress(
         uint8 (H, W, 3).
     """
     img, rng = check_image(img), check_rng(rng)
-    drawn = round(draw_uniform(rng, JPEG_QUALITY, level))
+    drawn = draw_jpeg_params(rng, level)["quality"]
     if quality is not None:
         check_number("quality", quality, 1, 100)
         if int(quality) != quality:

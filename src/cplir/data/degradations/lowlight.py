@@ -12,6 +12,11 @@ CDD_LOWLIGHT_EXPONENT = (2.0, 3.0)
 CDD_LOWLIGHT_NOISE = (0.03, 0.08)
 
 
+def draw_gamma_params(rng: np.random.Generator, level: str = "id") -> dict:
+    """The random parameter of :func:`low_light_gamma`: γ ~ U[1, 3] (ood: U[3, 4])."""
+    return {"gamma": draw_uniform(rng, LOWLIGHT_GAMMA, level)}
+
+
 def low_light_gamma(
     img: np.ndarray, rng: np.random.Generator, *, level: str = "id", gamma: float | None = None
 ) -> np.ndarray:
@@ -27,7 +32,7 @@ def low_light_gamma(
         uint8 (H, W, 3).
     """
     img, rng = check_image(img), check_rng(rng)
-    drawn = draw_uniform(rng, LOWLIGHT_GAMMA, level)
+    drawn = draw_gamma_params(rng, level)["gamma"]
     gamma = drawn if gamma is None else check_number("gamma", gamma, 0.0, low_open=True)
     return to_uint8(255 * (img / 255) ** gamma)
 

@@ -28,6 +28,11 @@ def add_gaussian_noise_promptir(img: np.ndarray, sigma: float | None, rng: np.ra
     return noisy.astype(np.uint8)  # the published code casts, which truncates towards zero
 
 
+def draw_noise_params(rng: np.random.Generator, level: str = "id") -> dict:
+    """The random parameter of :func:`add_gaussian_noise`: σ = round(U[15, 50]) (ood: U[50, 70])."""
+    return {"sigma": round(draw_uniform(rng, NOISE_SIGMA, level))}
+
+
 def add_gaussian_noise(
     img: np.ndarray, rng: np.random.Generator, *, level: str = "id", sigma: float | None = None
 ) -> np.ndarray:
@@ -43,6 +48,6 @@ def add_gaussian_noise(
         uint8 (H, W, 3).
     """
     img, rng = check_image(img), check_rng(rng)
-    drawn = round(draw_uniform(rng, NOISE_SIGMA, level))
+    drawn = draw_noise_params(rng, level)["sigma"]
     sigma = drawn if sigma is None else check_number("sigma", sigma, 0.0)
     return to_uint8(img + sigma * rng.standard_normal(img.shape))

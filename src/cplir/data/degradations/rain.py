@@ -45,6 +45,14 @@ def rain_streaks(
     return ((layer - low) / (high - low) * 255).clip(0, 255).astype(np.uint8)
 
 
+def draw_rain_params(rng: np.random.Generator, level: str = "id") -> dict:
+    """The random parameters of :func:`add_rain`, drawn in its order: density, width, length, angle."""
+    low, high = RAIN_DENSITY[check_level(level)]
+    return {"density": int(rng.integers(low, high + 1)), "width": int(rng.choice(RAIN_WIDTHS)),
+            "length": int(rng.integers(RAIN_LENGTH[0], RAIN_LENGTH[1] + 1)),
+            "angle": int(rng.integers(RAIN_ANGLE[0], RAIN_ANGLE[1] + 1))}
+
+
 def add_rain(
     img: np.ndarray,
     rng: np.random.Generator,
@@ -72,16 +80,10 @@ def add_rain(
         uint8 (H, W, 3).
     """
     img, rng = check_image(img), check_rng(rng)
-    low, high = RAIN_DENSITY[check_level(level)]
-    drawn = (
-        int(rng.integers(low, high + 1)),
-        int(rng.choice(RAIN_WIDTHS)),
-        int(rng.integers(RAIN_LENGTH[0], RAIN_LENGTH[1] + 1)),
-        int(rng.integers(RAIN_ANGLE[0], RAIN_ANGLE[1] + 1)),
-    )
-    density = drawn[0] if density is None else check_number("density", density, 0.0, low_open=True)
-    width = drawn[1] if width is None else check_odd("width", width)
-    length = drawn[2] if length is None else check_number("length", length, 1.0, 99.0)
-    angle = drawn[3] if angle is None else check_number("angle", angle, -math.inf)
+    drawn = draw_rain_params(rng, level)
+    density = drawn["density"] if density is None else check_number("density", density, 0.0, low_open=True)
+    width = drawn["width"] if width is None else check_odd("width", width)
+    length = drawn["length"] if length is None else check_number("length", length, 1.0, 99.0)
+    angle = drawn["angle"] if angle is None else check_number("angle", angle, -math.inf)
     streaks = rain_streaks(img.shape[:2], rng, density, width, length, angle)
     return np.clip(img.astype(np.int16) + streaks[..., None], 0, 255).astype(np.uint8)

@@ -8,13 +8,13 @@ from typing import Callable
 
 import numpy as np
 
-from cplir.data.degradations.blur import add_gaussian_blur
+from cplir.data.degradations.blur import add_gaussian_blur, draw_blur_params
 from cplir.data.degradations.cdd11 import CDD11_CLASSES, cdd11_composite
-from cplir.data.degradations.haze import add_haze
-from cplir.data.degradations.jpeg import jpeg_compress
-from cplir.data.degradations.lowlight import low_light_gamma
-from cplir.data.degradations.noise import add_gaussian_noise, add_gaussian_noise_promptir
-from cplir.data.degradations.rain import add_rain
+from cplir.data.degradations.haze import add_haze, draw_haze_params
+from cplir.data.degradations.jpeg import draw_jpeg_params, jpeg_compress
+from cplir.data.degradations.lowlight import draw_gamma_params, low_light_gamma
+from cplir.data.degradations.noise import add_gaussian_noise, add_gaussian_noise_promptir, draw_noise_params
+from cplir.data.degradations.rain import add_rain, draw_rain_params
 from cplir.data.degradations.resize import bicubic_down_up
 from cplir.data.degradations.snow import add_snow
 
@@ -44,6 +44,19 @@ DEGRADATIONS: dict[str, Callable[..., np.ndarray]] = {
     "lowlight": low_light_gamma,
     "snow": add_snow,
     **{f"cdd11_{cls}": _cdd11_entry(cls) for cls in CDD11_CLASSES},
+}
+
+
+# The random parameters each MiOIR degradation draws first from its generator, ``draw(rng, level) -> dict``: on a
+# copy of a sample's generator they tell the values the degradation will use (the offline set's manifest).
+PARAMETER_DRAWS: dict[str, Callable[..., dict]] = {
+    "sr": lambda rng, level="id": {},
+    "blur": draw_blur_params,
+    "noise": draw_noise_params,
+    "jpeg": draw_jpeg_params,
+    "rain": draw_rain_params,
+    "haze": draw_haze_params,
+    "lowlight": draw_gamma_params,
 }
 
 

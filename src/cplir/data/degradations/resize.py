@@ -16,7 +16,7 @@ def _torch_down_up(img: np.ndarray, scale: int) -> np.ndarray:
     """MiOIR's ``resize_tensor``: ``F.interpolate(scale_factor=1/scale, mode="bicubic")`` (no antialiasing; the
     sampling grid follows the factor, not the rounded size), then bicubic up to (H, W), in floating point."""
     h, w = img.shape[:2]
-    t = torch.from_numpy(img).permute(2, 0, 1)[None].to(torch.float64)
+    t = torch.from_numpy(img.astype(np.float64)).permute(2, 0, 1)[None]
     small = F.interpolate(t, scale_factor=1 / scale, mode="bicubic", align_corners=False)
     return F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)[0].permute(1, 2, 0).numpy()
 
