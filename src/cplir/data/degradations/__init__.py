@@ -1,4 +1,4 @@
-"""Degradation synthesis (SPEC §7): pure functions of a clean uint8 RGB image (H, W, 3) and a ``np.random.Generator``.
+"""Degradation synthesis (docs/datasets.md): pure functions of a clean uint8 RGB image (H, W, 3) and a generator.
 
 Every function returns a uint8 image of the input's shape; random parameters are drawn from the generator unless
 given as keywords, and the same generator state always gives the same image.
@@ -6,7 +6,8 @@ given as keywords, and the same generator state always gives the same image.
 * PromptIR: :func:`add_gaussian_noise_promptir` (truncated to uint8).
 * MiOIR seven tasks (``MIOIR_TASKS``), each step rounded to 8 bits, with ``level="id"`` or harder ``"ood"``
   ranges: :func:`bicubic_down_up` (SR ×4), :func:`add_gaussian_blur`, :func:`add_gaussian_noise`,
-  :func:`jpeg_compress`, :func:`add_rain`, :func:`add_haze`, :func:`low_light_gamma`.
+  :func:`jpeg_compress` (MiOIR's DiffJPEG algorithm, or Pillow), :func:`add_rain`, :func:`add_haze`,
+  :func:`low_light_gamma`; ``PARAMETER_DRAWS`` gives the parameters each one draws first (for a manifest).
 * Weather: :func:`add_snow` (procedural flakes); CDD-11 classes by :func:`cdd11_composite`.
 * Loaders: :func:`degrade` dispatches by name through ``DEGRADATIONS``; each sample draws from its own generator,
   :func:`cplir.seeding.numpy_generator` of a seed and stable keys (relative path, task).
