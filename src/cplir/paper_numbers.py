@@ -57,6 +57,8 @@ PAPER_RESULTS: Dict[str, PaperResult] = {
                                   33.74, 0.9437, ssim_digits=4),
     "promptir/weatherbench": PaperResult(f"{CPL} WeatherBench table, PromptIR row", "basicsr_y", 0, 27.86),
     "cpl/weatherbench": PaperResult(f"{CPL} WeatherBench table, PromptIR+CPL row", "basicsr_y", 0, 30.35),
+    "nafnet/five_task": PaperResult(f"{CPL} Table X, NAFNet row, five-task", "promptir", 0, 27.76, 0.881),
+    "cpl/nafnet_five_task": PaperResult(f"{CPL} Table X, NAFNet+CPL row, five-task", "promptir", 0, 29.57, 0.893),
     "promptir/cdd11": PaperResult(f"{CPL} CDD-11 table, PromptIR row", "promptir", 0, 25.90),
     "cpl/cdd11": PaperResult(f"{CPL} CDD-11 table, PromptIR+CPL row (5 prompts)", "promptir", 0, 29.07),
     "cpl/cdd11_p10": PaperResult(f"{CPL} CDD-11 table, PromptIR+CPL with 10 prompts", "promptir", 0, 29.60),
