@@ -301,7 +301,7 @@ def test_verify_images_finds_unreadable_files_and_size_mismatches(promptir_root)
 
 
 def test_a_new_benchmark_takes_one_registration(tmp_path, monkeypatch):
-    # As docs/datasets.md "Adding a benchmark": one decorated adapter; loading, options and repeats follow.
+    # As docs/extending.md "A benchmark": one decorated adapter; loading, options and repeats follow.
     from cplir.data.benchmarks import registry
     from cplir.data.benchmarks.pairing import pair_records, require_dir, same_name, scan_task
     from cplir.data.datasets import default_repeats
