@@ -1,6 +1,19 @@
-"""MiOIR super-resolution input: bicubic down ×1/scale, then bicubic up to the original size."""
+"""Bicubic resizing: MiOIR's super-resolution input (down then up) and the low-resolution input of SR benchmarks.
+
+Three bicubic flavours, because published numbers depend on which one made the inputs:
+
+* ``"matlab"``: MATLAB's ``imresize(img, size, 'bicubic')`` (the recipe of DIV2K's ``LR_bicubic`` files and of
+  the classic SR test sets): cubic kernel with a = -0.5, widened by 1/scale when shrinking (antialiasing),
+  symmetric (edge-repeating) padding, weights normalised per output pixel, rows then columns in float64, rounded
+  to 8 bits at the end.
+* ``"torch"``: ``F.interpolate(mode="bicubic", align_corners=False)`` without antialiasing (a = -0.75; MiOIR).
+* ``"pil"``: Pillow's bicubic (a = -0.5, antialiased when shrinking, but borders renormalised instead of padded
+  and 8-bit between the two passes: close to MATLAB, not equal).
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -9,7 +22,63 @@ from PIL import Image
 
 from cplir.data.degradations._common import check_image, check_rng, to_uint8
 
-SR_MODES = ("torch", "pil")
+SR_MODES = ("torch", "pil", "matlab")
+CUBIC_A = -0.5  # MATLAB's (and Keys') bicubic coefficient
+CUBIC_SUPPORT = 2  # the cubic kernel is zero beyond 2 input pixels (2·scale when shrinking by 1/scale)
+
+
+def _check_scale(scale: int) -> int:
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale!r}")
+    return int(scale)
+
+
+def _cubic(x: np.ndarray) -> np.ndarray:
+    """Keys' cubic convolution kernel with a = -0.5."""
+    a, x = CUBIC_A, np.abs(x)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x <= 1, near, np.where(x < 2, far, 0.0))
+
+
+def _matlab_weights(in_len: int, out_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """(weights, indices), both (out_len, taps), of MATLAB's bicubic ``imresize`` along one axis.
+
+    Output pixel ``i`` (1-based) sits at input coordinate ``u = i / scale + 0.5 · (1 - 1 / scale)``; when
+    shrinking, the kernel is stretched by ``1 / scale`` (antialiasing). Out-of-range indices are mirrored with the
+    edge pixel repeated (MATLAB's symmetric padding).
+    """
+    scale = out_len / in_len
+    width = 2 * CUBIC_SUPPORT / scale if scale < 1 else 2 * CUBIC_SUPPORT
+    u = np.arange(1, out_len + 1) / scale + 0.5 * (1 - 1 / scale)
+    left = np.floor(u - width / 2)
+    indices = left[:, None] + np.arange(math.ceil(width) + 2)[None, :]  # 1-based, one spare tap each side
+    distance = u[:, None] - indices
+    weights = scale * _cubic(distance * scale) if scale < 1 else _cubic(distance)
+    weights /= weights.sum(axis=1, keepdims=True)
+    zero_based = (indices - 1).astype(np.int64) % (2 * in_len)
+    mirrored = np.where(zero_based < in_len, zero_based, 2 * in_len - 1 - zero_based)
+    return weights, mirrored
+
+
+def imresize_matlab(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """MATLAB ``imresize(img, [h, w], 'bicubic')`` of an (H, W, C) array, float64 (H', W', C), not rounded.
+
+    The scale of each axis is ``size / input size``, as MATLAB computes it for an explicit output size.
+    """
+    out = np.asarray(img, dtype=np.float64)
+    for axis, length in enumerate(size):
+        weights, indices = _matlab_weights(out.shape[axis], int(length))
+        gathered = np.take(out, indices, axis=axis)  # (..., out_len, taps, ...) along `axis`
+        shape = [1] * gathered.ndim
+        shape[axis], shape[axis + 1] = weights.shape
+        out = (gathered * weights.reshape(shape)).sum(axis=axis + 1)
+    return out
+
+
+def _matlab_bicubic(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize uint8 (H, W, 3) to ``size`` = (h, w) with MATLAB's bicubic; rounded to uint8."""
+    return to_uint8(imresize_matlab(img, size))
 
 
 def _torch_bicubic(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -24,6 +93,15 @@ def _pil_bicubic(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.array(Image.fromarray(img).resize((size[1], size[0]), Image.Resampling.BICUBIC))
 
 
+_RESIZERS = {"torch": _torch_bicubic, "pil": _pil_bicubic, "matlab": _matlab_bicubic}
+
+
+def _resizer(mode: str):
+    if mode not in SR_MODES:
+        raise ValueError(f"mode must be one of {SR_MODES}, got {mode!r}")
+    return _RESIZERS[mode]
+
+
 def bicubic_down_up(
     img: np.ndarray, rng: np.random.Generator | None = None, *, scale: int = 4, mode: str = "torch"
 ) -> np.ndarray:
@@ -34,7 +112,8 @@ def bicubic_down_up(
         rng: unused (the recipe is deterministic); accepted so every degradation has the same call form.
         scale: integer downscaling factor (4 in MiOIR).
         mode: ``"torch"`` = ``F.interpolate(mode="bicubic", align_corners=False)`` without antialiasing, as MiOIR;
-            ``"pil"`` = Pillow bicubic, antialiased when shrinking (MATLAB-like).
+            ``"pil"`` = Pillow bicubic, antialiased when shrinking (MATLAB-like); ``"matlab"`` = MATLAB's
+            ``imresize`` (module docstring).
 
     Returns:
         uint8 (H, W, 3).
@@ -42,12 +121,36 @@ def bicubic_down_up(
     img = check_image(img)
     if rng is not None:
         check_rng(rng)
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
-        raise ValueError(f"scale must be a positive integer, got {scale!r}")
-    if mode not in SR_MODES:
-        raise ValueError(f"mode must be one of {SR_MODES}, got {mode!r}")
+    scale, resize = _check_scale(scale), _resizer(mode)
     h, w = img.shape[:2]
     if h < scale or w < scale:
         raise ValueError(f"image of size {h}x{w} is smaller than the scale factor {scale}")
-    resize = _torch_bicubic if mode == "torch" else _pil_bicubic
     return resize(resize(img, (h // scale, w // scale)), (h, w))
+
+
+def bicubic_downscale(
+    img: np.ndarray, rng: np.random.Generator | None = None, *, scale: int = 4, mode: str = "matlab"
+) -> np.ndarray:
+    """The low-resolution input of super-resolution: bicubic down by ``scale``, rounded to 8 bits.
+
+    The only degradation whose output is smaller than its input: (H, W, 3) -> (H / scale, W / scale, 3). H and W
+    must be multiples of ``scale`` (crop the clean image first, as the SR benchmarks do), so every low-resolution
+    pixel covers exactly ``scale × scale`` clean pixels and crops stay aligned.
+
+    Args:
+        img: clean uint8 image (H, W, 3).
+        rng: unused (deterministic); accepted for the common call form.
+        scale: integer factor (2, 3, 4 in the SR tables).
+        mode: one of :data:`SR_MODES`; ``"matlab"`` (default) is how DIV2K's and the test sets' LR files are made.
+
+    Returns:
+        uint8 (H / scale, W / scale, 3).
+    """
+    img = check_image(img)
+    if rng is not None:
+        check_rng(rng)
+    scale, resize = _check_scale(scale), _resizer(mode)
+    h, w = img.shape[:2]
+    if h % scale or w % scale:
+        raise ValueError(f"image of size {h}x{w} is not a multiple of the scale factor {scale}; crop it first")
+    return resize(img, (h // scale, w // scale))
