@@ -73,7 +73,8 @@ def promptir_root(tmp_path):
 
 def test_registry_lists_every_benchmark_and_rejects_unknown_names_options_splits(promptir_root):
     assert list_benchmarks() == sorted(["promptir_three_task", "adair_five_task", "mioir_seven_task", "cdd11",
-                                        "allweather", "weatherbench", "paired_folder", "embedded"])
+                                        "allweather", "weatherbench", "paired_folder", "embedded", "sr_folder",
+                                        "div2k", "sr_test_sets", "reside_indoor", "spa_data"])
     with pytest.raises(DataError, match="unknown benchmark 'nope'.*cdd11"):
         load_benchmark("nope", promptir_root)
     with pytest.raises(DataError, match=r"unknown option\(s\) \['colour'\].*tasks, sigmas, lists_dir"):
