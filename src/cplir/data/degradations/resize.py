@@ -69,10 +69,12 @@ def imresize_matlab(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     out = np.asarray(img, dtype=np.float64)
     for axis, length in enumerate(size):
         weights, indices = _matlab_weights(out.shape[axis], int(length))
-        gathered = np.take(out, indices, axis=axis)  # (..., out_len, taps, ...) along `axis`
-        shape = [1] * gathered.ndim
-        shape[axis], shape[axis + 1] = weights.shape
-        out = (gathered * weights.reshape(shape)).sum(axis=axis + 1)
+        rows = np.moveaxis(out, axis, 0)
+        column = (-1,) + (1,) * (rows.ndim - 1)
+        acc = np.zeros((int(length),) + rows.shape[1:])
+        for tap in range(weights.shape[1]):  # one tap at a time: no (out, taps, ...) array in memory
+            acc += weights[:, tap].reshape(column) * rows[indices[:, tap]]
+        out = np.moveaxis(acc, 0, axis)
     return out
 
 
