@@ -73,8 +73,9 @@ def promptir_root(tmp_path):
 
 def test_registry_lists_every_benchmark_and_rejects_unknown_names_options_splits(promptir_root):
     assert list_benchmarks() == sorted(["promptir_three_task", "adair_five_task", "mioir_seven_task",
-                                        "mioir_synthesised", "cdd11",
-                                        "allweather", "weatherbench", "paired_folder", "embedded"])
+                                        "mioir_synthesised", "cdd11", "allweather", "weatherbench", "paired_folder",
+                                        "embedded", "sr_folder", "div2k", "sr_test_sets", "reside_indoor",
+                                        "spa_data"])
     with pytest.raises(DataError, match="unknown benchmark 'nope'.*cdd11"):
         load_benchmark("nope", promptir_root)
     with pytest.raises(DataError, match=r"unknown option\(s\) \['colour'\].*tasks, sigmas, lists_dir"):
@@ -316,7 +317,7 @@ def test_verify_images_finds_unreadable_files_and_size_mismatches(promptir_root)
 
 
 def test_a_new_benchmark_takes_one_registration(tmp_path, monkeypatch):
-    # As docs/datasets.md "Adding a benchmark": one decorated adapter; loading, options and repeats follow.
+    # As docs/extending.md "A benchmark": one decorated adapter; loading, options and repeats follow.
     from cplir.data.benchmarks import registry
     from cplir.data.benchmarks.pairing import pair_records, require_dir, same_name, scan_task
     from cplir.data.datasets import default_repeats

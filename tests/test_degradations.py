@@ -22,17 +22,21 @@ from cplir.data.degradations import (
     add_rain,
     add_snow,
     bicubic_down_up,
+    bicubic_downscale,
     cdd11_composite,
     degrade,
     diffjpeg,
     gaussian_kernel,
+    imresize_matlab,
     jpeg_compress,
     low_light_gamma,
     low_light_retinex,
     pseudo_depth,
     scale_depth,
+    size_ratio,
 )
 from cplir.data.degradations.rain import rain_streaks
+from golden import load_golden
 
 H, W = 48, 64
 
@@ -71,20 +75,22 @@ def high_frequency_energy(img):
 def test_contract_shape_dtype_purity_determinism(name, photo):
     original = photo.copy()
     out = degrade(photo, name, rng(7))
-    assert out.shape == photo.shape and out.dtype == np.uint8
+    ratio = size_ratio(name, {})
+    assert out.shape == (H // ratio, W // ratio, 3) and out.dtype == np.uint8
     np.testing.assert_array_equal(photo, original)  # the input is never modified
     np.testing.assert_array_equal(out, degrade(photo, name, rng(7)))
     others = [degrade(photo, name, rng(seed)) for seed in (8, 9, 10)]
-    if name == "sr":  # the only deterministic recipe
+    if name in ("sr", "downscale"):  # the deterministic recipes
         assert all(np.array_equal(out, o) for o in others)
     else:
         assert all(not np.array_equal(out, o) for o in others)
-    assert not np.array_equal(out, photo)
+    assert out.shape != photo.shape or not np.array_equal(out, photo)
 
 
 def test_registry_names():
     assert MIOIR_TASKS == ("sr", "blur", "noise", "jpeg", "rain", "haze", "lowlight")
-    assert set(MIOIR_TASKS) | {"noise_promptir", "snow"} | {f"cdd11_{c}" for c in CDD11_CLASSES} == set(DEGRADATIONS)
+    assert set(MIOIR_TASKS) | {"noise_promptir", "snow", "downscale"} | {f"cdd11_{c}" for c in CDD11_CLASSES} == set(
+        DEGRADATIONS)
 
 
 def test_degrade_equals_direct_call_with_level_and_overrides(photo):
@@ -215,7 +221,7 @@ def test_blur_matches_reflect_convolution_and_removes_gradients(photo):
 # ---------------------------------------------------------------- super-resolution
 
 
-@pytest.mark.parametrize("mode", ["torch", "pil"])
+@pytest.mark.parametrize("mode", ["torch", "pil", "matlab"])
 def test_sr_keeps_size_and_loses_high_frequencies(mode, photo):
     out = bicubic_down_up(photo, mode=mode)
     assert out.shape == photo.shape
@@ -224,7 +230,38 @@ def test_sr_keeps_size_and_loses_high_frequencies(mode, photo):
 
 
 def test_sr_modes_differ(photo):
-    assert not np.array_equal(bicubic_down_up(photo, mode="torch"), bicubic_down_up(photo, mode="pil"))
+    outs = [bicubic_down_up(photo, mode=mode) for mode in ("torch", "pil", "matlab")]
+    assert not any(np.array_equal(a, b) for i, a in enumerate(outs) for b in outs[i + 1:])
+
+
+def test_matlab_imresize_equals_the_published_reference():
+    # BasicSR's MATLAB-equivalent imresize (tests/golden/README.md); it computes in float32, we in float64.
+    golden = load_golden("imresize_matlab")
+    image = golden["input"].numpy()
+    for s in (2, 3, 4):
+        ours = imresize_matlab(image / 255.0, (24 // s, 24 // s))
+        np.testing.assert_allclose(ours, golden["outputs"][f"down{s}"].numpy(), atol=1e-6)
+        lr = bicubic_downscale(image, scale=s)  # the 8-bit LR input: the reference rounded
+        assert np.abs(lr.astype(np.float64) - golden["outputs"][f"down{s}"].numpy() * 255).max() <= 0.5 + 1e-3
+    np.testing.assert_allclose(imresize_matlab(image[:8, :6] / 255.0, (24, 18)), golden["outputs"]["up3"].numpy(),
+                               atol=1e-6)
+
+
+def test_matlab_imresize_keeps_constants_and_averages_blocks():
+    flat = np.full((12, 18, 3), 77.0)
+    np.testing.assert_allclose(imresize_matlab(flat, (4, 6)), flat[:4, :6])
+    # A horizontal ramp stays a ramp sampled at the low-resolution pixel centres (away from the mirrored border).
+    ramp = np.broadcast_to(np.arange(24.0)[None, :, None], (8, 24, 3))
+    out = imresize_matlab(ramp, (2, 6))
+    np.testing.assert_allclose(out[0, 2:4, 0], [4 * 2 + 1.5, 4 * 3 + 1.5])
+
+
+def test_downscale_needs_a_multiple_of_the_scale(photo):
+    assert bicubic_downscale(photo, scale=4).shape == (H // 4, W // 4, 3)
+    with pytest.raises(ValueError, match="multiple"):
+        bicubic_downscale(photo[:47], scale=4)
+    with pytest.raises(ValueError, match="mode"):
+        bicubic_downscale(photo, scale=2, mode="lanczos")
 
 
 def test_sr_rounds_once_after_both_resizes_as_mioir():

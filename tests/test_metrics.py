@@ -13,6 +13,7 @@ from cplir.metrics import (
     PROTOCOLS,
     center_crop_to_multiple,
     evaluate_pair,
+    psnr_basicsr,
     psnr_promptir,
     psnr_torch,
     rgb_to_y,
@@ -289,3 +290,28 @@ def test_torch_rejects_bad_input():
         ssim_torch(image[0], image[0], "basicsr_rgb")
     with pytest.raises(ValueError, match="differ in shape"):
         ssim_torch(image, image[..., 1:], "promptir")
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_sr_convention_y_psnr_with_crop_equal_to_the_scale(scale):
+    # The SR tables' score: PSNR on BT.601 Y, `scale` border pixels removed (protocol basicsr_y,
+    # crop_border = scale). Checked against a separate numpy computation and a hand-computed value.
+    rng = np.random.default_rng(scale)
+    target = rng.integers(0, 256, (10 * scale, 7 * scale, 3), dtype=np.uint8)
+    restored = np.clip(target.astype(int) + rng.integers(-9, 10, target.shape), 0, 255).astype(np.uint8)
+    x, t = (np.moveaxis(img.astype(np.float64), -1, 0)[:, scale:-scale, scale:-scale] for img in (restored, target))
+    y_restored = 16 + (65.481 * x[0] + 128.553 * x[1] + 24.966 * x[2]) / 255
+    y_target = 16 + (65.481 * t[0] + 128.553 * t[1] + 24.966 * t[2]) / 255
+    expected = 10 * math.log10(255**2 / np.mean((y_restored - y_target) ** 2))
+    assert psnr_basicsr(restored, target, crop_border=scale, test_y_channel=True) == pytest.approx(expected, abs=1e-9)
+    assert psnr_torch(batch([restored]), batch([target]), "basicsr_y", scale).item() == pytest.approx(expected,
+                                                                                                     abs=1e-4)
+    # Hand-computed: one green value off by 51 inside the kept region changes Y by 128.553 / 5, so
+    # MSE = (128.553 / 5)² / N over the N = (H - 2s)(W - 2s) kept pixels; a change in the border does not count.
+    flat = np.full((8 * scale, 8 * scale, 3), 100, np.uint8)
+    off = flat.copy()
+    off[scale, scale, 1] += 51
+    off[0, 0] = 0
+    kept = (8 * scale - 2 * scale) ** 2
+    golden = 10 * math.log10(255**2 * kept / (128.553 / 5) ** 2)
+    assert psnr_basicsr(off, flat, crop_border=scale, test_y_channel=True) == pytest.approx(golden, abs=1e-9)

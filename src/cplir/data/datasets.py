@@ -27,6 +27,7 @@ from cplir.data.degradations import DEGRADATION_PARAMS, degrade, pseudo_depth, s
 from cplir.data.image_io import read_image, read_image_uint8, to_tensor
 from cplir.data.records import PairRecord, TaskRecords
 from cplir.errors import DataError
+from cplir.data.scale import Window, centre_window, downscaled_window, mod_crop, size_mismatch, upscale_window
 from cplir.metrics.protocols import center_crop_to_multiple
 from cplir.seeding import numpy_generator, torch_generator
 
@@ -38,6 +39,9 @@ def default_repeats(benchmark: str, task_records: TaskRecords,
     table = {**get_benchmark(benchmark).repeats, **(overrides or {})}
     return {task: table.get(task, 1) for task in task_records}
 
+
+RESTORATION_CROP = 128  # PromptIR's training crop
+SR_LR_CROP = 48  # EDSR's low-resolution training patch: the clean crop is 48·s at scale s
 
 Sample = Dict[str, Union[torch.Tensor, str, int]]
 Records = Union[TaskRecords, Sequence[PairRecord]]
@@ -58,12 +62,13 @@ def _flatten(records: Records) -> Tuple[List[str], List[PairRecord]]:
 
 
 def _read_pair(record: PairRecord) -> Tuple[np.ndarray, np.ndarray]:
-    """Degraded and clean images of a file pair, (H, W, 3) float32 in [0, 1] each."""
+    """Degraded (h, w, 3) and clean (h·s, w·s, 3) images of a file pair of scale s, float32 in [0, 1]; the clean
+    image is cut at the top left to ``s`` times the degraded one (it may be up to s - 1 pixels larger)."""
     lq, gt = read_image(record.degraded), read_image(record.clean)
-    if lq.shape != gt.shape:
-        raise DataError(f"degraded image {record.degraded} ({lq.shape[1]}x{lq.shape[0]}) and its clean image "
-                        f"{record.clean} ({gt.shape[1]}x{gt.shape[0]}) differ in size; a pair must match")
-    return lq, gt
+    problem = size_mismatch(lq.shape, gt.shape, record.scale, record.clean)
+    if problem:
+        raise DataError(f"degraded image {record.degraded}: {problem}; a pair must match, fix or remove it")
+    return lq, gt[: lq.shape[0] * record.scale, : lq.shape[1] * record.scale]
 
 
 def read_clean(record: PairRecord) -> Tuple[np.ndarray, Optional[np.ndarray]]:
@@ -122,9 +127,14 @@ class PairedDataset(Dataset):
         seed: base seed of the synthetic degradations.
         multiple_of: centre-crop every image to a multiple of this *before* synthesis, as PromptIR's test sets do
             (``crop_img(..., base=16)`` on the clean image, then the noise): the ``promptir`` protocol's inputs.
+            At scale s the degraded image is cropped to the multiple and the clean one to the same window × s.
 
-    Item: ``{"lq": (3, H, W) float32 in [0, 1], "gt": (3, H, W), "task": str, "task_id": int, "key": str}``, with
-    ``task_id`` the index of the task in :attr:`tasks`.
+    A record of scale s > 1 (super-resolution) gives ``lq`` (3, H, W) and ``gt`` (3, H·s, W·s): a clean file is
+    cut at the top left to s times its degraded file; a clean image whose input is synthesised is first cut to a
+    multiple of s (:func:`~cplir.data.scale.mod_crop`), as the SR test sets are.
+
+    Item: ``{"lq": (3, H, W) float32 in [0, 1], "gt": (3, H·s, W·s), "task": str, "task_id": int, "key": str}``,
+    with ``task_id`` the index of the task in :attr:`tasks`.
     """
 
     def __init__(self, records: Records, seed: int = 0, multiple_of: int = 1):
@@ -139,10 +149,12 @@ class PairedDataset(Dataset):
     def __getitem__(self, index: int) -> Sample:
         record = self.records[index]
         if record.synth is None:
-            lq, gt = (center_crop_to_multiple(img, self.multiple_of) for img in _read_pair(record))
+            lq, gt = _read_pair(record)
+            window = centre_window(lq.shape, self.multiple_of)
+            lq, gt = lq[window], gt[upscale_window(window, record.scale)]
         else:
             gt, depth = read_clean(record)
-            gt = center_crop_to_multiple(gt, self.multiple_of)
+            gt = center_crop_to_multiple(mod_crop(gt, record.scale), self.multiple_of * record.scale)
             depth = None if depth is None else center_crop_to_multiple(depth, self.multiple_of)
             lq = synthesise(record, gt, depth, numpy_generator(self.seed, record.key, record.task))
         return _sample(lq, gt, record, self._task_ids[index])
@@ -157,22 +169,30 @@ class TrainingMix(Dataset):
     draws from ``numpy_generator(seed, e, index)``. An image smaller than the crop raises DataError naming it:
     padding would teach the network the padding's artefacts.
 
+    Super-resolution (every record of scale s > 1; one scale per mix): ``crop_size`` is the clean (HR) crop and the
+    degraded (LR) crop is ``crop_size / s`` at the aligned place (the window is drawn on the LR grid, then scaled);
+    the flip/rotation is applied to both. A synthesised LR crop is the crop of the whole (mod-cropped) image's
+    downscale, computed from its HR window and a margin (:func:`~cplir.data.scale.downscaled_window`).
+
     Args:
         task_records: records per task; every task needs at least one record.
         repeats: replication factor per task (e.g. :func:`default_repeats`); tasks absent from it get 1.
-        crop_size: side of the square training crop.
+        crop_size: side of the square clean (HR) training crop, a multiple of the scale; default 128, or
+            :data:`SR_LR_CROP` · s at scale s (EDSR's 48×48 LR patches).
         augment: apply a random element of the dihedral group (flips and 90° rotations).
         seed: base seed of all per-sample randomness.
 
     Attributes:
         tasks: task labels; ``task_id`` indexes this list.
         samples_per_task: samples of each task in one epoch (records × repeats).
+        scale: the records' scale s (1 for restoration).
 
-    Item: ``{"lq": (3, crop, crop) float32 in [0, 1], "gt": same, "task": str, "task_id": int, "key": str}``; the
-    index may be an int (epoch from :meth:`set_epoch`) or an ``(epoch, index)`` pair (from :class:`EpochSampler`).
+    Item: ``{"lq": (3, crop / s, crop / s) float32 in [0, 1], "gt": (3, crop, crop), "task": str, "task_id": int,
+    "key": str}``; the index may be an int (epoch from :meth:`set_epoch`) or an ``(epoch, index)`` pair (from
+    :class:`EpochSampler`).
     """
 
-    def __init__(self, task_records: TaskRecords, repeats: Mapping[str, int], crop_size: int = 128,
+    def __init__(self, task_records: TaskRecords, repeats: Mapping[str, int], crop_size: Optional[int] = None,
                  augment: bool = True, seed: int = 0):
         empty = [task for task, records in task_records.items() if not records]
         if not task_records or empty:
@@ -182,7 +202,16 @@ class TrainingMix(Dataset):
             raise DataError(f"repeats names unknown task(s) {unknown}; the tasks are {list(task_records)}")
         self.tasks, self.records = _flatten(task_records)
         self.repeats = {task: _check_int(f"repeats[{task!r}]", repeats.get(task, 1), 1) for task in self.tasks}
-        self.crop_size = _check_int("crop_size", crop_size, 1)
+        scales = sorted({r.scale for r in self.records})
+        if len(scales) > 1:
+            raise DataError(f"the training mix holds records of scales {scales}; train one scale at a time (their "
+                            "low-resolution crops differ in size)")
+        self.scale = scales[0]
+        default = RESTORATION_CROP if self.scale == 1 else SR_LR_CROP * self.scale
+        self.crop_size = _check_int("crop_size", default if crop_size is None else crop_size, 1)
+        if self.crop_size % self.scale:
+            raise DataError(f"crop_size {self.crop_size} is not a multiple of the scale {self.scale}; the "
+                            f"low-resolution crop must be whole (e.g. {SR_LR_CROP * self.scale})")
         self.augment = bool(augment)
         self.seed = _check_int("seed", seed, 0)
         self.epoch = 0
@@ -212,28 +241,33 @@ class TrainingMix(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"sample {index} out of range for a mix of {len(self)} samples")
         rng = numpy_generator(self.seed, epoch, index)
-        record = self.record(index)
+        record, s = self.record(index), self.scale
         if record.synth is None:
             lq, gt = _read_pair(record)
-            window = self._random_window(gt.shape, record, rng)
-            lq, gt = lq[window], gt[window]
-        else:
+            window = self._random_window(lq.shape, record, rng)
+            lq, gt = lq[window], gt[upscale_window(window, s)]
+        elif s == 1:
             clean, depth = read_clean(record)
             window = self._random_window(clean.shape, record, rng)
             gt = clean[window]
             lq = synthesise(record, gt, None if depth is None else depth[window], rng)
+        else:
+            clean = mod_crop(read_clean(record)[0], s)
+            window = self._random_window((clean.shape[0] // s, clean.shape[1] // s), record, rng)
+            gt = clean[upscale_window(window, s)]
+            lq = downscaled_window(clean, window, s, lambda part: synthesise(record, part, None, rng))
         if self.augment:
             k = int(rng.integers(8))
             lq, gt = dihedral(lq, k), dihedral(gt, k)
         return _sample(lq, gt, record, self._task_ids[self._record_of[index]])
 
-    def _random_window(self, shape: Tuple[int, ...], record: PairRecord,
-                       rng: np.random.Generator) -> Tuple[slice, slice]:
-        size = self.crop_size
+    def _random_window(self, shape: Tuple[int, ...], record: PairRecord, rng: np.random.Generator) -> Window:
+        """A uniformly placed crop window on the (low-resolution) grid of ``shape``."""
+        size, s = self.crop_size // self.scale, self.scale
         h, w = shape[:2]
         if h < size or w < size:
-            raise DataError(f"image {record.clean} ({w}x{h}) is smaller than the training crop {size}x{size}; "
-                            "lower crop_size or remove the image")
+            raise DataError(f"image {record.clean} ({w * s}x{h * s}) is smaller than the training crop "
+                            f"{self.crop_size}x{self.crop_size}; lower crop_size or remove the image")
         top, left = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
         return slice(top, top + size), slice(left, left + size)
 

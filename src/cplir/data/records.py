@@ -23,6 +23,8 @@ class PairRecord:
         key: stable identifier (root-relative path) that seeds per-sample randomness, so synthetic test sets do
             not depend on the order the file system lists files in.
         depth: optional depth map path for haze synthesis.
+        scale: how many times larger the clean image is than the degraded one along each side (super-resolution;
+            1 for restoration). A degraded file of a pair is ``(H // scale, W // scale)`` for a clean ``(H, W)``.
     """
 
     task: str
@@ -32,10 +34,13 @@ class PairRecord:
     params: Mapping = field(default_factory=dict)
     key: str = ""
     depth: Optional[Path] = None
+    scale: int = 1
 
     def __post_init__(self):
         if (self.degraded is None) == (self.synth is None):
             raise ValueError("a PairRecord needs exactly one of `degraded` (a file) or `synth` (a degradation)")
+        if isinstance(self.scale, bool) or not isinstance(self.scale, int) or self.scale < 1:
+            raise ValueError(f"a PairRecord's scale must be a positive integer, got {self.scale!r}")
 
 
 TaskRecords = Dict[str, List[PairRecord]]

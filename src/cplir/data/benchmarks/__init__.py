@@ -8,12 +8,14 @@
 * One module per benchmark family: :mod:`~cplir.data.benchmarks.promptir` (three/five-task),
   :mod:`~cplir.data.benchmarks.mioir` (seven-task), :mod:`~cplir.data.benchmarks.cdd11`,
   :mod:`~cplir.data.benchmarks.weather` (all-weather, WeatherBench), :mod:`~cplir.data.benchmarks.paired`,
-  :mod:`~cplir.data.benchmarks.embedded`.
+  :mod:`~cplir.data.benchmarks.sr` (DIV2K, SR folders, Set5 ... Manga109), :mod:`~cplir.data.benchmarks.reside`
+  (ITS / SOTS-indoor), :mod:`~cplir.data.benchmarks.spa` (SPA-Data), :mod:`~cplir.data.benchmarks.embedded`.
 
 Importing this package registers every benchmark.
 """
 
-from cplir.data.benchmarks import cdd11, embedded, mioir, paired, promptir, weather  # noqa: F401  (registration)
+# Importing the family modules registers their benchmarks.
+from cplir.data.benchmarks import cdd11, embedded, mioir, paired, promptir, reside, spa, sr, weather  # noqa: F401
 from cplir.data.benchmarks.promptir import (ADAIR_REPEATS, ADAIR_TASKS, FIVE_TASK_TEST_SIGMAS, PROMPTIR_REPEATS,
                                             PROMPTIR_TASKS)
 from cplir.data.benchmarks.registry import (BENCHMARKS, SPLITS, Benchmark, TaskRecipe, benchmark_options,

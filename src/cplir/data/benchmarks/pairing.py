@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterable, List, Mapping, Sequence
 
 from cplir.data.benchmarks.report import DataReport, EmptyTask, MissingPair
+from cplir.data.degradations import size_ratio
 from cplir.data.image_io import is_image_file
 from cplir.data.records import PairRecord
 from cplir.errors import DataError
@@ -54,23 +55,30 @@ def record_key(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def pair_records(task: str, degraded: Iterable[Path], clean_of: CleanOf, root: Path,
-                 report: DataReport) -> List[PairRecord]:
-    """A record per degraded file whose clean file ``clean_of(path)`` exists; the others go to the report."""
+def pair_records(task: str, degraded: Iterable[Path], clean_of: CleanOf, root: Path, report: DataReport, *,
+                 scale: int = 1, from_clean: bool = False) -> List[PairRecord]:
+    """A record per degraded file whose clean file ``clean_of(path)`` exists; the others go to the report.
+
+    ``from_clean``: the files given are the clean ones and ``clean_of`` names their degraded counterparts
+    (super-resolution, where every HR image of a test set needs its LR file). ``scale``: the records' scale.
+    """
     records = []
     for path in degraded:
-        clean = clean_of(path)
-        if clean.is_file():
-            records.append(PairRecord(task=task, clean=clean, degraded=path, key=record_key(path, root)))
+        other = clean_of(path)
+        if other.is_file():
+            lq, gt = (other, path) if from_clean else (path, other)
+            records.append(PairRecord(task=task, clean=gt, degraded=lq, key=record_key(lq, root), scale=scale))
         else:
-            report.missing_pairs.append(MissingPair(task, clean, path))
+            report.missing_pairs.append(MissingPair(task, other, path))
     return sorted(records, key=lambda r: r.key)
 
 
 def synthesised_records(task: str, clean: Iterable[Path], synth: str, params: Mapping,
                         root: Path) -> List[PairRecord]:
-    """A record per clean file, degraded on the fly by ``synth`` with the fixed ``params``."""
-    records = [PairRecord(task=task, clean=p, synth=synth, params=dict(params), key=record_key(p, root))
+    """A record per clean file, degraded on the fly by ``synth`` with the fixed ``params`` (its scale is the
+    degradation's :func:`~cplir.data.degradations.size_ratio`)."""
+    scale = size_ratio(synth, params)
+    records = [PairRecord(task=task, clean=p, synth=synth, params=dict(params), key=record_key(p, root), scale=scale)
                for p in clean]
     return sorted(records, key=lambda r: r.key)
 
@@ -95,9 +103,16 @@ def same_name(degraded_dir: str, clean_dir: str) -> CleanOf:
     return lambda path: swap_dir(path, degraded_dir, clean_dir)
 
 
-def stem_matcher(input_dir: Path, target_dir: Path, report: DataReport) -> CleanOf:
-    """Pairing rule: same relative path in ``target_dir``, else the one file there with the same stem
-    (``x.jpg`` <-> ``x.png``); ``folder/stem.*`` (missing) when there is none."""
+def same_stem(stem: str) -> Sequence[str]:
+    """Stem rule of :func:`stem_matcher`: the target has the input's stem."""
+    return (stem,)
+
+
+def stem_matcher(input_dir: Path, target_dir: Path, report: DataReport,
+                 stems: Callable[[str], Sequence[str]] = same_stem) -> CleanOf:
+    """Pairing rule: same relative path in ``target_dir``, else the one file there whose relative stem is the first
+    of ``stems(input's relative stem)`` present (by default the same stem: ``x.jpg`` <-> ``x.png``);
+    ``target_dir/stem.*`` (missing) when there is none. Stems are POSIX paths without suffix."""
     targets = scan_images(target_dir, report, recursive=True)
     by_name = {t.relative_to(target_dir).as_posix(): t for t in targets}
     by_stem = defaultdict(list)
@@ -108,19 +123,21 @@ def stem_matcher(input_dir: Path, target_dir: Path, report: DataReport) -> Clean
         relative = path.relative_to(input_dir)
         if relative.as_posix() in by_name:
             return by_name[relative.as_posix()]
-        matches = by_stem.get(relative.with_suffix("").as_posix(), [])
+        candidates = stems(relative.with_suffix("").as_posix())
+        matches = next((by_stem[stem] for stem in candidates if stem in by_stem), [])
         if len(matches) > 1:
             raise DataError(f"cannot pair {path}: several targets share its stem ({', '.join(map(str, matches))}); "
                             "keep one of them")
-        return matches[0] if matches else target_dir / relative.with_suffix(".*")
+        return matches[0] if matches else target_dir / f"{candidates[0]}.*"
 
     return clean_of
 
 
-def stem_pairs(task: str, input_dir: Path, target_dir: Path, root: Path, report: DataReport) -> List[PairRecord]:
+def stem_pairs(task: str, input_dir: Path, target_dir: Path, root: Path, report: DataReport,
+               stems: Callable[[str], Sequence[str]] = same_stem) -> List[PairRecord]:
     """Records of every image under ``input_dir`` paired by :func:`stem_matcher` with ``target_dir``."""
     inputs = scan_task((task,), input_dir, report, recursive=True)
-    return pair_records(task, inputs, stem_matcher(input_dir, target_dir, report), root, report)
+    return pair_records(task, inputs, stem_matcher(input_dir, target_dir, report, stems), root, report)
 
 
 def read_list(list_file: Path) -> List[str]:

@@ -7,6 +7,7 @@ from tqdm import tqdm
 
 from cplir.data.image_io import read_image_uint8
 from cplir.data.records import PairRecord, TaskRecords
+from cplir.data.scale import size_mismatch
 from cplir.errors import ImageReadError
 
 
@@ -14,7 +15,7 @@ def verify_images(records: Union[TaskRecords, Iterable[PairRecord]],
                   progress: bool = False) -> List[Tuple[Path, str]]:
     """Open every file of ``records`` once; ``(path, problem)`` for each unreadable file or mismatched pair.
 
-    A pair whose degraded and clean images differ in size is reported under the degraded path. ``progress``
+    A pair whose sizes do not match (at the record's scale) is reported under the degraded path. ``progress``
     shows a bar (a real benchmark has tens of thousands of files).
     """
     items = [r for rs in records.values() for r in rs] if isinstance(records, Mapping) else list(records)
@@ -29,7 +30,7 @@ def verify_images(records: Union[TaskRecords, Iterable[PairRecord]],
             problems.append((path, str(error)))
     for record in (r for r in items if r.degraded is not None):
         lq, gt = shapes[record.degraded], shapes[record.clean]
-        if lq is not None and gt is not None and lq != gt:
-            problems.append((record.degraded, f"size {lq[1]}x{lq[0]} differs from its clean image {record.clean} "
-                                              f"({gt[1]}x{gt[0]})"))
+        problem = None if lq is None or gt is None else size_mismatch(lq, gt, record.scale, record.clean)
+        if problem:
+            problems.append((record.degraded, problem))
     return problems

@@ -15,7 +15,7 @@ from cplir.data.degradations.jpeg import draw_jpeg_params, jpeg_compress
 from cplir.data.degradations.lowlight import draw_gamma_params, low_light_gamma
 from cplir.data.degradations.noise import add_gaussian_noise, add_gaussian_noise_promptir, draw_noise_params
 from cplir.data.degradations.rain import add_rain, draw_rain_params
-from cplir.data.degradations.resize import bicubic_down_up
+from cplir.data.degradations.resize import bicubic_down_up, bicubic_downscale
 from cplir.data.degradations.snow import add_snow
 
 MIOIR_TASKS = ("sr", "blur", "noise", "jpeg", "rain", "haze", "lowlight")
@@ -43,6 +43,7 @@ DEGRADATIONS: dict[str, Callable[..., np.ndarray]] = {
     "haze": add_haze,
     "lowlight": low_light_gamma,
     "snow": add_snow,
+    "downscale": bicubic_downscale,  # super-resolution input: the one entry whose output is smaller
     **{f"cdd11_{cls}": _cdd11_entry(cls) for cls in CDD11_CLASSES},
 }
 
@@ -63,6 +64,12 @@ PARAMETER_DRAWS: dict[str, Callable[..., dict]] = {
 # Parameter names of every degradation, read once (loaders ask per sample whether one takes `depth` or `level`).
 DEGRADATION_PARAMS: dict[str, frozenset] = {name: frozenset(inspect.signature(fn).parameters)
                                             for name, fn in DEGRADATIONS.items()}
+_DOWNSCALE_DEFAULT = inspect.signature(bicubic_downscale).parameters["scale"].default
+
+
+def size_ratio(name: str, params: dict) -> int:
+    """How many times smaller than the clean image (per side) degradation ``name`` with ``params`` makes it."""
+    return int(params.get("scale", _DOWNSCALE_DEFAULT)) if name == "downscale" else 1
 
 
 def degrade(img: np.ndarray, name: str, rng: np.random.Generator, level: str = "id", **overrides) -> np.ndarray:
@@ -77,7 +84,7 @@ def degrade(img: np.ndarray, name: str, rng: np.random.Generator, level: str = "
             draws σ from {15, 25, 50} unless ``sigma`` is given.
 
     Returns:
-        uint8 (H, W, 3).
+        uint8 (H, W, 3); (H / scale, W / scale, 3) for ``downscale`` (:func:`size_ratio`).
     """
     if name not in DEGRADATIONS:
         raise ValueError(f"unknown degradation {name!r}; choose one of {sorted(DEGRADATIONS)}")
