@@ -176,8 +176,8 @@ def run_restore(inputs: Sequence[str], model, out, ext: str = "png", recursive: 
         try:
             photo, result = restorer.restore_photo(read_photo(source))
             write_photo(target, photo, overwrite=overwrite)
-        except CplirError as err:
-            say(f"skipped {source}: {err}")
+        except CplirError as err:  # the message names the file already when it comes from reading or writing it
+            say(f"skipped: {err}" if str(source) in str(err) else f"skipped {source}: {err}")
             summary.skipped += 1
             continue
         except (MemoryError, RuntimeError) as err:  # torch reports exhausted memory as RuntimeError

@@ -148,7 +148,7 @@ def assumed_model_note(path: PathLike, container: str, inferred: str, chosen: Op
         container, "a plain state dict")
     if chosen is not None and chosen != inferred:
         return (f"{path} does not say which model it holds; read as {chosen!r} as asked (its layout, {layout}, "
-                f"suggests {inferred!r})")
+                f"suggests {inferred!r}, {_PROMPT_KINDS.get(inferred, '')})")
     other = "cplir" if inferred == "promptir" else "promptir"
     return (f"{path} does not say which model it holds; read as {inferred!r} ({_PROMPT_KINDS.get(inferred, '')}) "
             f"because it is {layout}; --arch {other} reads it as {_PROMPT_KINDS.get(other, other)}")
