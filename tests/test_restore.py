@@ -13,7 +13,7 @@ from PIL import Image
 
 from cplir.cli import main
 from cplir.data.photo_io import photo_from_array, read_photo, write_photo, write_png16
-from cplir.engine.checkpoint import atomic_save, export_path, export_weights
+from cplir.engine.checkpoint import atomic_save, export_path
 from cplir.errors import CheckpointError, ImageReadError, ImageWriteError
 from cplir.models import build_model, load_model, load_weights, save_model
 
