@@ -25,6 +25,8 @@ from cplir.errors import InputSizeError
 
 # Peak memory of a forward pass (no gradient) as a multiple of its largest single activation: the live skip
 # connections of a U-Net, the operands of the operation producing that activation and the allocator's slack.
+# Measured for the published-size PromptIR/CPL on the CPU: peak RSS grows by 7.5 KB per pixel between 192² and
+# 288² inputs, 3.7 times its largest activation (2040 B per pixel, GDFN's project_in at full resolution).
 PEAK_PER_LARGEST_ACTIVATION = 4.0
 AUTO_TILE_RANGE = (64, 2048)
 
