@@ -71,7 +71,7 @@ def test_published_layouts_infer_their_architecture(tiny_kwargs, tmp_path, conta
 
 def test_unknown_architecture_asks_for_the_model_name(tmp_path):
     atomic_save({"conv.weight": torch.zeros(3, 3, 3, 3)}, tmp_path / "w.pth")
-    with pytest.raises(CheckpointError, match="--model"):
+    with pytest.raises(CheckpointError, match="--arch"):
         load_model(tmp_path / "w.pth")
     with pytest.raises(CheckpointError, match="PromptIR/CPL"):
         infer_spec({"patch_embed.proj.weight": torch.zeros(8, 3, 3, 3)})

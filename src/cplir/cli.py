@@ -89,8 +89,28 @@ def cmd_test(args) -> int:
 def cmd_export(args) -> int:
     from cplir.engine.checkpoint import export_weights
 
-    print(f"wrote {export_weights(args.checkpoint, args.out, args.weights)}")
+    path = export_weights(args.checkpoint, args.out, args.weights, overwrite=args.overwrite, format=args.format,
+                          name=args.arch, args=_model_kwargs(args.arg), say=print)
+    print(f"wrote {path}")
     return 0
+
+
+def cmd_restore(args) -> int:
+    from cplir.inference.restore import run_restore
+
+    tile = args.tile if args.tile in (None, "auto") else _positive_int(args.tile, "--tile")
+    summary = run_restore(args.inputs, args.model, args.out, ext=args.ext, recursive=args.recursive,
+                          overwrite=args.overwrite, progress=not args.no_progress, tile=tile,
+                          tile_overlap=args.tile_overlap, ensemble=args.ensemble, precision=args.precision,
+                          device=args.device, routing=args.routing, arch=args.arch, args=_model_kwargs(args.arg),
+                          weights=args.weights)
+    return 1 if summary.skipped else 0
+
+
+def _positive_int(value: str, option: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise CplirError(f"{option} takes a positive number of pixels or 'auto', got {value!r}")
+    return int(value)
 
 
 def cmd_demo(args) -> int:
@@ -156,11 +176,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-images", action="store_true", help="also write the restored images")
     p.set_defaults(func=cmd_test)
 
-    p = sub.add_parser("export", help="export the weights of a training checkpoint (.pth or .safetensors)")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--out", required=True, help="output file; .safetensors or .pth")
-    p.add_argument("--weights", choices=("ema", "model"), default="ema")
+    def arch_args(p):
+        p.add_argument("--arch", metavar="NAME", help="model name, when the file does not say it (published weights: "
+                                                      "promptir = dense prompts, cplir = sparse)")
+        p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+                       help="model argument overriding the file's or the inferred one, e.g. --arg top_k=2")
+        p.add_argument("--weights", choices=("ema", "model"), default="ema",
+                       help="which weights of a training checkpoint (default: ema)")
+        p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+    p = sub.add_parser("export", help="write a self-describing model file (.safetensors, .pth) or an ONNX graph "
+                                      "from a checkpoint, model file or published weights")
+    p.add_argument("--checkpoint", required=True, help="training checkpoint, model file or published weights")
+    p.add_argument("--out", required=True, help="output file: .safetensors, .pth or .onnx")
+    p.add_argument("--format", choices=("safetensors", "pth", "onnx"), help="default: from the suffix of --out")
+    arch_args(p)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("restore", help="restore image files, folders or glob patterns with a model file")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    p.add_argument("--model", required=True, metavar="FILE", help="model file, training checkpoint or published "
+                                                                  "weights (see docs/weights.md)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (not an input folder)")
+    p.add_argument("--recursive", action="store_true", help="include sub-folders (and ** in patterns)")
+    p.add_argument("--ext", default="png", help="output type: png (default), jpg, bmp, tif")
+    p.add_argument("--tile", metavar="PIXELS|auto", help="restore in tiles of this side (auto: from free memory)")
+    p.add_argument("--tile-overlap", type=int, default=32, help="least overlap of tiles in pixels (default 32)")
+    p.add_argument("--ensemble", action="store_true", help="x8 self-ensemble (flips and rotations; 8x slower)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--routing", choices=("auto", "global", "tile"), default="auto",
+                   help="prompt routing of tiles: once on the whole image (global; default for sparse prompts) "
+                        "or per tile")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    arch_args(p)
+    p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("demo", help="run the demo on the embedded data")
     p.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")

@@ -14,6 +14,10 @@ class ImageReadError(CplirError):
     """An image file is missing, empty, truncated or in an unsupported format."""
 
 
+class ImageWriteError(CplirError):
+    """An image file cannot be written (exists already, unsupported type or layout, disk error)."""
+
+
 class CheckpointError(CplirError):
     """A checkpoint cannot be read or does not fit the model."""
 

@@ -47,8 +47,12 @@ def is_image_file(path: PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _open_decoded(path: Path) -> Image.Image:
-    """Open and fully decode ``path`` with the EXIF orientation applied, or raise ImageReadError."""
+def open_decoded(path: Path, low_bytes: bool = False) -> Image.Image:
+    """Open and fully decode ``path`` with the EXIF orientation applied, or raise ImageReadError.
+
+    ``low_bytes``: for a 16-bit-per-sample colour PNG, decode the low byte of every sample instead of the high
+    byte Pillow keeps (its colour modes are 8-bit); :mod:`cplir.data.photo_io` combines the two reads.
+    """
     if not path.exists():
         raise ImageReadError(f"cannot read image {path}: the file does not exist; check the path")
     if path.is_dir():
@@ -57,9 +61,16 @@ def _open_decoded(path: Path) -> Image.Image:
         raise ImageReadError(f"cannot read image {path}: the file is empty (0 bytes); replace it with a valid image")
     try:
         with Image.open(path) as image:
+            if low_bytes:
+                _decode_low_bytes(image)
             image.load()  # full decode, so a truncated file fails here rather than later
             ImageOps.exif_transpose(image, in_place=True)  # no copy when there is nothing to rotate
             return image
+    except Image.DecompressionBombError as error:
+        raise ImageReadError(
+            f"cannot read image {path}: refused as a possible decompression bomb ({error}); if the image is "
+            "genuine, raise PIL.Image.MAX_IMAGE_PIXELS"
+        ) from None
     except PermissionError:
         raise ImageReadError(f"cannot read image {path}: permission denied; make the file readable") from None
     except Image.UnidentifiedImageError:
@@ -71,6 +82,20 @@ def _open_decoded(path: Path) -> Image.Image:
         raise ImageReadError(
             f"cannot read image {path}: the file is damaged or truncated ({error}); re-create or re-download it"
         ) from error
+
+
+def _decode_low_bytes(image: Image.Image) -> None:
+    """Switch the big-endian 16-bit raw modes of an opened, not yet loaded PNG (``RGB;16B``, ``RGBA;16B``) to
+    their little-endian twins, which read the other byte of each sample: the low byte of the big-endian data."""
+    def swap(args):
+        rawmode = args if isinstance(args, str) else args[0]
+        if not rawmode.endswith(";16B"):
+            raise ImageReadError(f"cannot read the low bytes of {image.filename}: raw mode {rawmode!r} is not "
+                                 "16-bit big-endian colour")
+        rawmode = rawmode[:-1] + "L"
+        return rawmode if isinstance(args, str) else (rawmode, *args[1:])
+
+    image.tile = [tile._replace(args=swap(tile.args)) for tile in image.tile]
 
 
 def _to_float_rgb(image: Image.Image, path: Path) -> np.ndarray:
@@ -96,7 +121,7 @@ def _to_float_rgb(image: Image.Image, path: Path) -> np.ndarray:
 def read_image(path: PathLike) -> np.ndarray:
     """Read an image file as (H, W, 3) float32 RGB in [0, 1] (conversions: see the module docstring)."""
     path = Path(path)
-    return _to_float_rgb(_open_decoded(path), path)
+    return _to_float_rgb(open_decoded(path), path)
 
 
 def read_image_uint8(path: PathLike) -> np.ndarray:
@@ -106,7 +131,7 @@ def read_image_uint8(path: PathLike) -> np.ndarray:
     mix reads every clean image this way.
     """
     path = Path(path)
-    image = _open_decoded(path)
+    image = open_decoded(path)
     if image.mode in ("RGB", "P", "RGBA", "CMYK", "YCbCr"):
         try:
             return np.asarray(image.convert("RGB"))

@@ -9,7 +9,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 import torch
 
@@ -79,16 +79,50 @@ def load_training_checkpoint(path: Union[str, Path]) -> dict:
     return state
 
 
+EXPORT_FORMATS = {"safetensors": ".safetensors", "pth": ".pth", "onnx": ".onnx"}
+
+
+def export_path(out: Union[str, Path], format: Optional[str] = None) -> Tuple[str, Path]:
+    """The format and file of ``cplir export``: from ``format``, else from the suffix of ``out``; a file without a
+    suffix gets the format's. An unknown format or suffix, or one that contradicts the other, is refused."""
+    out = Path(out)
+    by_suffix = {suffix: name for name, suffix in EXPORT_FORMATS.items()}
+    known = ", ".join(f"{name} ({suffix})" for name, suffix in EXPORT_FORMATS.items())
+    if format is not None and format not in EXPORT_FORMATS:
+        raise CheckpointError(f"unknown export format {format!r}; use one of {known}")
+    if out.suffix:
+        if out.suffix not in by_suffix:
+            raise CheckpointError(f"cannot tell the format of {out} from its suffix; name it with one of "
+                                  f"{', '.join(by_suffix)}, or pass --format")
+        if format is not None and by_suffix[out.suffix] != format:
+            raise CheckpointError(f"--format {format} does not match the file name {out}; name it "
+                                  f"{out.with_suffix(EXPORT_FORMATS[format]).name}")
+        return by_suffix[out.suffix], out
+    if format is None:
+        raise CheckpointError(f"{out} has no suffix: pass --format ({known}) or add the suffix")
+    return format, out.with_name(out.name + EXPORT_FORMATS[format])
+
+
 def export_weights(checkpoint: Union[str, Path], out: Union[str, Path], which: str = "ema",
-                   overwrite: bool = False) -> Path:
-    """Write a self-describing model file (:func:`cplir.models.save_model`: ``.safetensors`` or ``.pth``) from a
-    training checkpoint, ``which`` weights (``"ema"``, falling back to the raw weights without EMA, or
-    ``"model"``), with the routing calibration when the checkpoint has one."""
+                   overwrite: bool = False, format: Optional[str] = None, name: Optional[str] = None,
+                   args: Optional[dict] = None, say: Optional[Callable[[str], None]] = None) -> Path:
+    """Export the network of ``checkpoint`` (anything :func:`cplir.models.load_model` reads: a training
+    checkpoint, a model file, published weights) to ``out`` in the format of :func:`export_path`: a
+    self-describing model file (``.safetensors`` / ``.pth``, :func:`cplir.models.save_model`, with the routing
+    calibration when there is one) or an ONNX graph. ``which``: the ``"ema"`` weights of a training checkpoint
+    (the raw ones when the run had no EMA) or ``"model"``; ``name`` / ``args`` override the architecture;
+    ``say`` receives the note on which model a published file was read as."""
     from cplir.models.model_file import load_model, save_model
 
-    checkpoint, out = Path(checkpoint), Path(out)
+    format, out = export_path(out, format)
+    checkpoint = Path(checkpoint)
     if out.exists() and checkpoint.exists() and out.resolve() == checkpoint.resolve():
         raise CheckpointError(f"--out {out} is the checkpoint being exported; write the model file elsewhere")
-    load_training_checkpoint(checkpoint)  # a clear message when it is not a training checkpoint
-    model = load_model(checkpoint, weights=which)
+    model = load_model(checkpoint, name=name, args=args, weights=which)
+    if model.load_note and say is not None:
+        say(f"note: {model.load_note}")
+    if format == "onnx":
+        from cplir.models.onnx_export import export_onnx
+
+        return export_onnx(model, out, overwrite=overwrite)
     return save_model(model, out, calibration=model.calibration, overwrite=overwrite)

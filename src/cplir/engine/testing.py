@@ -12,7 +12,7 @@ from cplir.engine.evaluation import build_test_sets, evaluate, format_table, wri
 from cplir.errors import CheckpointError, ConfigError
 from cplir.metrics.lpips import build_lpips
 from cplir.models import build_model, load_weights
-from cplir.models.model_file import read_model_file
+from cplir.models.model_file import assumed_model_note, infer_spec, read_model_file
 
 
 def load_for_inference(cfg: Config, checkpoint, weights: str = "ema") -> Tuple[torch.nn.Module, str]:
@@ -26,6 +26,13 @@ def load_for_inference(cfg: Config, checkpoint, weights: str = "ema") -> Tuple[t
         raise CheckpointError(f"{checkpoint} holds a {spec['name']!r} model but the config describes "
                               f"{cfg.model.name!r}: test it with the config it was trained with (the run folder's "
                               "config.yaml)")
+    if spec is None:  # published weights: say when their layout suggests another kind of prompts
+        try:
+            inferred = infer_spec(info["state_dict"], info.get("container", ""))["name"]
+        except CheckpointError:
+            inferred = cfg.model.name
+        if inferred != cfg.model.name:
+            print(f"note: {assumed_model_note(checkpoint, info.get('container', ''), inferred, cfg.model.name)}")
     model = build_model(cfg.model.name, **cfg.model.args)
     return load_weights(model, info["state_dict"]).eval(), info.get("container") or info["kind"]
 

@@ -6,9 +6,16 @@ checkpoints (the config inside names the model), and published weight files whos
 state dict (PromptIR's Lightning ``.ckpt``: dense prompts; CPLIR's BasicSR ``.pth``: sparse prompts), with
 ``name`` / ``args`` overriding what it infers.
 
-``spec`` is :attr:`model.spec` as recorded by :func:`cplir.models.build_model`: ``{"name", "args"}``.
-``calibration`` (optional) is what the routing analysis measured at the end of training: for each prompt block,
-per task, how often each component was selected (see :mod:`cplir.analysis`).
+``spec`` is :attr:`model.spec` as recorded by :func:`cplir.models.build_model`: ``{"name", "args"}``. It records
+the kind of prompts too (``promptir``: dense, ``cplir``: sparse), which the weights cannot tell: both have the same
+keys and shapes. A published file carries no spec; :func:`load_model` then says on ``model.load_note`` what it
+assumed and how to choose otherwise.
+
+``calibration`` (optional) is what the routing analysis measured on the validation sets at the end of training:
+for each prompt block and each task, the frequency with which each component was the block's top-1 selection,
+``{block name: {task: [frequency per component]}}``, e.g. ``{"prompt3": {"derain": [0.02, 0.91, 0.05, 0.02,
+0.0], ...}, ...}`` (one list of ``num_prompts`` entries per task, summing to 1). ``cplir restore`` infers each
+image's degradation from it (:mod:`cplir.inference.calibration`).
 """
 
 import json
@@ -124,18 +131,46 @@ def load_model(path: PathLike, name: Optional[str] = None, args: Optional[dict] 
     """Rebuild and load the network of a model file, training checkpoint or published weights file, in eval mode.
 
     ``name`` / ``args`` override the file's spec (or what is inferred from a published file's state dict). The
-    model carries ``.spec`` and ``.calibration`` (None when the file has none).
+    model carries ``.spec``, ``.calibration`` (None when the file has none) and ``.load_note`` (for a published
+    file: which model was assumed and how to choose another; None when the file describes itself).
     """
     info = read_model_file(path, weights)
-    spec = info["spec"] or infer_spec(info["state_dict"], info.get("container", ""))
-    if name is not None and spec["name"] != name and info["spec"] is not None:
-        raise CheckpointError(f"{path} holds a {spec['name']!r} model, not {name!r}; drop --model or pick the "
+    spec, note = info["spec"], None
+    if spec is not None and name is not None and spec["name"] != name:
+        raise CheckpointError(f"{path} holds a {spec['name']!r} model, not {name!r}; drop --arch or pick the "
                               "matching file")
+    if spec is None:
+        try:
+            spec = infer_spec(info["state_dict"], info.get("container", ""))
+            note = assumed_model_note(path, info.get("container", ""), spec["name"], name)
+        except CheckpointError:
+            if name is None:
+                raise
+            spec = {"name": name, "args": {}}  # an architecture the inference does not know, named by the user
     spec = {"name": name or spec["name"], "args": {**spec["args"], **(args or {})}}
     model = build_model(spec["name"], **spec["args"])
     load_weights(model, info["state_dict"])
     model.calibration = info["calibration"]
+    model.load_note = note
     return model.to(device).eval()
+
+
+_PROMPT_KINDS = {"promptir": "PromptIR, dense prompts", "cplir": "CPL, Sparse Prompt Modules"}
+
+
+def assumed_model_note(path: PathLike, container: str, inferred: str, chosen: Optional[str] = None) -> str:
+    """One line saying which model a file without a spec was read as, and why: PromptIR and CPL weights have
+    identical keys, so only the file's layout (or the user) tells them apart."""
+    layout = {"state_dict": "a Lightning checkpoint (weights under 'state_dict'), as PromptIR publishes",
+              "params": "a BasicSR file (weights under 'params'), as CPLIR publishes",
+              "params_ema": "a BasicSR file (weights under 'params_ema'), as CPLIR publishes"}.get(
+        container, "a plain state dict")
+    if chosen is not None and chosen != inferred:
+        return (f"{path} does not say which model it holds; read as {chosen!r} as asked (its layout, {layout}, "
+                f"suggests {inferred!r}, {_PROMPT_KINDS.get(inferred, '')})")
+    other = "cplir" if inferred == "promptir" else "promptir"
+    return (f"{path} does not say which model it holds; read as {inferred!r} ({_PROMPT_KINDS.get(inferred, '')}) "
+            f"because it is {layout}; --arch {other} reads it as {_PROMPT_KINDS.get(other, other)}")
 
 
 _BLOCK_KEY = re.compile(r"^(encoder_level[1-3]|latent|refinement)\.(\d+)\.")
@@ -151,7 +186,7 @@ def infer_spec(state: Mapping[str, torch.Tensor], container: str = "") -> Dict[s
     if "patch_embed.proj.weight" not in state or "prompt1.prompt_param" not in state:
         raise CheckpointError("cannot tell which architecture these weights belong to (not a PromptIR/CPL state "
                               "dict and no cplir spec inside): pass the model name and its arguments explicitly "
-                              "(--model NAME --arg key=value)")
+                              "(--arch NAME --arg key=value)")
     counts: Dict[str, int] = {}
     for key in state:
         m = _BLOCK_KEY.match(key)

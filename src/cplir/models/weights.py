@@ -12,7 +12,7 @@ import json
 import os
 import pickle
 from pathlib import Path
-from typing import Dict, Mapping, Union
+from typing import Dict, Mapping, Optional, Union
 
 import torch
 from torch import nn
@@ -95,12 +95,33 @@ def read_state_dict(source: Union[str, os.PathLike, Mapping]) -> Dict[str, torch
     return state
 
 
+def _recorded_model_name(obj) -> Optional[str]:
+    """The model name a cplir model file (``spec``) or training checkpoint (``config.model``) records."""
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("format"), str):
+        return None
+    if obj["format"].startswith("cplir-model") and isinstance(obj.get("spec"), Mapping):
+        return obj["spec"].get("name")
+    if obj["format"].startswith("cplir-checkpoint"):
+        model_cfg = (obj.get("config") or {}).get("model") if isinstance(obj.get("config"), Mapping) else None
+        return model_cfg.get("name") if isinstance(model_cfg, Mapping) else None
+    return None
+
+
 def load_weights(model: nn.Module, source: Union[str, os.PathLike, Mapping]) -> nn.Module:
     """Load a checkpoint (see module docstring) into ``model`` strictly; returns the model.
 
-    Raises :class:`CheckpointError` naming missing and unexpected keys and mismatched shapes.
+    Raises :class:`CheckpointError` naming missing and unexpected keys and mismatched shapes, and when a cplir
+    model file or training checkpoint records another model than ``model.spec`` names: PromptIR (dense) and CPL
+    (sparse) weights have identical keys, so the record is the only way to tell.
     """
-    state = read_state_dict(source)
+    obj = load_checkpoint_file(Path(source)) if isinstance(source, (str, os.PathLike)) else source
+    recorded, built = _recorded_model_name(obj), getattr(model, "spec", {}).get("name")
+    if recorded and built and recorded != built:
+        raise CheckpointError(
+            f"checkpoint{f' {source}' if isinstance(source, (str, os.PathLike)) else ''} holds a {recorded!r} "
+            f"model, not the {built!r} model it is being loaded into; cplir.models.load_model(path) rebuilds "
+            f"{recorded!r}, or pass its state dict explicitly to load the weights into {built!r} anyway")
+    state = read_state_dict(obj)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
