@@ -54,7 +54,7 @@ def test_a_good_tree_prints_counts_per_task_and_split_and_exits_0(promptir_root,
 
 @pytest.mark.parametrize("damage, expected", [
     ("missing", r"1 sample\(s\) lack a file:\n +\[derain\] .*gt/norain-2\.png \(needed by .*rainy/rain-2\.png\)"),
-    ("unreadable", r"unreadable files \(1\):\n +.*gt/norain-1\.png: cannot read image"),
+    ("unreadable", r"unreadable or unusable files \(1\):\n +.*gt/norain-1\.png: cannot read image"),
     ("empty", r"task 'dehaze': no image in .*Train/Dehaze/synthetic"),
 ])
 def test_missing_pairs_unreadable_files_and_empty_tasks_are_listed_and_exit_1(promptir_root, capsys, damage,
@@ -105,15 +105,16 @@ def test_a_config_target_checks_its_train_and_test_sources(tmp_path, capsys):
     (root / "CDD-11_train/rain/2.png").rename(root / "CDD-11_train/rain/9.png")  # no clear/9.png
     source = {"benchmark": "cdd11", "root": str(root), "options": {"classes": ["rain", "haze"]}}
     config = tmp_path / "cdd.yaml"
+    small = {"crop_size": 16, "batch_size": 2}  # what training on these 16x16 images would use
     config.write_text(yaml.safe_dump({"data": {"train": {**source, "split": "train"},
-                                               "test": [{**source, "split": "test"}]}}))
+                                               "test": [{**source, "split": "test"}], **small}}))
     status, out, _ = check(capsys, config)
     assert status == 1
     assert re.search(r"\[rain\] .*clear/9\.png \(needed by .*rain/9\.png\)", out)
     assert re.search(r"cdd11  split test .*\n  NOT USABLE:\n  - folder .*clear is missing", out)
 
     source["options"]["allow_missing"] = True  # as in training, a source may allow missing pairs
-    config.write_text(yaml.safe_dump({"data": {"train": {**source, "split": "train"}}}))
+    config.write_text(yaml.safe_dump({"data": {"train": {**source, "split": "train"}, **small}}))
     status, out, _ = check(capsys, config, "--split", "train")
     assert status == 0 and "samples skipped for a missing file (allow_missing) (1):" in out
     assert list(printed_counts(out).values()) == [{"rain": 2, "haze": 2, "total": 4}]
@@ -135,6 +136,56 @@ def test_preview_writes_a_grid_of_degraded_and_clean_samples_per_task(promptir_r
     degraded = grid[LABEL_H:LABEL_H + 16, LABEL_W:LABEL_W + 16]
     clean = grid[LABEL_H:LABEL_H + 16, LABEL_W + CELL:LABEL_W + CELL + 16]
     assert clean.std() == 0 and degraded.std() > 5
-    # The test split has 2 images per task: 3 asked for, 2 shown.
-    assert main(["data", "preview", str(promptir_root), "--out", str(out), "--split", "test"]) == 0
+    # The test split has 2 images per task: 3 asked for, 2 shown (the first preview is replaced when asked to).
+    assert main(["data", "preview", str(promptir_root), "--out", str(out), "--split", "test", "--overwrite"]) == 0
     assert Image.open(out).size == (LABEL_W + 2 * 2 * CELL, LABEL_H + 5 * CELL)
+
+
+# --- data check agrees with train and test --------------------------------------------------------------------------
+def _tiny_config(tmp_path, root, **sections):
+    from cplir.config import dump_config
+    from trainer_fixtures import tiny_config
+
+    path = tmp_path / "tiny.yaml"
+    dump_config(tiny_config(root, tmp_path / "runs", **sections), path)
+    return path
+
+
+def test_training_images_smaller_than_the_crop_fail_the_check(tmp_path, capsys):
+    from trainer_fixtures import make_paired_tree
+
+    config = _tiny_config(tmp_path, make_paired_tree(tmp_path / "d", n=4, size=12))
+    status, out, _ = check(capsys, config, "--split", "train")
+    assert status == 1
+    assert "12x12 is smaller than the training crop 16x16 (data.crop_size)" in out
+    assert main(["train", "--config", str(config), "--device", "cpu", "--no-progress"]) == 2  # train agrees
+
+
+def test_fewer_samples_than_a_batch_fail_the_check(tmp_path, capsys):
+    from trainer_fixtures import make_paired_tree
+
+    config = _tiny_config(tmp_path, make_paired_tree(tmp_path / "d", n=3), data__batch_size=4)
+    status, out, _ = check(capsys, config, "--split", "train")
+    assert status == 1 and "gives 3 sample(s) per epoch, fewer than one batch of 4" in out
+    assert check(capsys, config, "--split", "train", "--set", "data.repeats={denoise: 2}")[0] == 0
+
+
+def test_test_images_too_small_for_the_protocol_fail_the_check(tmp_path, capsys):
+    from trainer_fixtures import make_paired_tree
+
+    config = _tiny_config(tmp_path, make_paired_tree(tmp_path / "d", n=2, size=12), eval__protocol="promptir",
+                          data__crop_size=8)
+    status, out, _ = check(capsys, config, "--split", "test")
+    assert status == 1 and "is smaller than the 16x16 pixels the promptir protocol can score" in out
+
+
+def test_a_symlink_loop_is_named_not_followed(tmp_path, capsys):
+    from trainer_fixtures import make_paired_tree
+
+    root = make_paired_tree(tmp_path / "d", n=1)
+    for folder in ("input", "target"):
+        (root / folder / "loop").symlink_to(root / folder, target_is_directory=True)
+    status, out, _ = check(capsys, root)
+    assert status == 0
+    assert re.search(r"paired_folder .*\n  paired +1\n", out)  # one image is one pair, not 41
+    assert "symlink loops, not followed (2):" in out and f"{root / 'input' / 'loop'} -> {root / 'input'}" in out

@@ -191,7 +191,7 @@ def test_cplir_test_on_a_trained_checkpoint(data_root, tmp_path, capsys):
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["protocol"] == "basicsr_rgb" and results["tasks"]["denoise"]["count"] == 8
     csv_lines = (tmp_path / "eval" / "results.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("task,images,psnr,ssim,protocol") and len(csv_lines) == 3
+    assert csv_lines[0].startswith("task,images,psnr,ssim,input_psnr,input_ssim,protocol") and len(csv_lines) == 3
     assert len(list((tmp_path / "eval" / "images").rglob("*.png"))) == 8
     # the EMA weights were evaluated: an exported file of them scores the same
     assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "w.safetensors")]) == 0

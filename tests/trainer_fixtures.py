@@ -40,3 +40,14 @@ def tiny_config(data_root: Path, out: Path, **sections) -> "Config":  # noqa: F8
             node = node.setdefault(p, {})
         node[last] = value
     return config_from_dict(data)
+
+
+def trained_run(root: Path, **sections):
+    """A tiny config under ``root`` trained for 3 iterations (no validation): (config, last checkpoint)."""
+    from cplir.engine.distributed import DistInfo
+    from cplir.engine.trainer import run_training
+
+    cfg = tiny_config(make_paired_tree(root / "pairs"), root / "runs", **{"train__iterations": 3,
+                                                                         "train__val_every": 0, **sections})
+    run_training(cfg, DistInfo(), progress=False)
+    return cfg, cfg.run_dir / "checkpoints" / "iter_00000003.pth"

@@ -1,7 +1,8 @@
 """The ``cplir`` command line.
 
 Every subcommand is a function ``cmd_<name>(args) -> int`` registered in :func:`build_parser`. Errors a user can
-cause (:class:`cplir.errors.CplirError`) are printed as one line and exit with status 2.
+cause (:class:`cplir.errors.CplirError`) are printed as one line and exit with status 2. No command replaces an
+existing result unless given ``--overwrite``.
 """
 
 import argparse
@@ -10,6 +11,18 @@ from typing import List, Optional
 
 from cplir import __version__
 from cplir.errors import CplirError
+
+
+EXAMPLES = """\
+examples:
+  cplir demo                                            train and report on the embedded data (CPU, minutes)
+  cplir data check configs/cpl-three-task.yaml --set data.train.root=/data/promptir
+  cplir train --config configs/cpl-three-task.yaml --set data.train.root=/data/promptir
+  cplir train --config runs/cpl-three-task/config.yaml --resume auto
+  cplir test --checkpoint runs/cpl-three-task/checkpoints/iter_00534120.pth
+  cplir export --checkpoint runs/cpl-three-task/checkpoints/iter_00534120.pth --out cpl.safetensors
+
+errors a user can cause print one line and exit with status 2; `cplir COMMAND --help` shows a command's options"""
 
 
 def _model_kwargs(pairs: List[str]) -> dict:
@@ -32,18 +45,24 @@ def cmd_models(args) -> int:
         raise CplirError(f"unknown model {', '.join(unknown)}; registered models: {', '.join(list_models())}")
     kwargs = _model_kwargs(args.arg)
     width = max(len(n) for n in names)
+    lines, errors = [], []
     for name in names:
         if not args.count:
-            print(name)
+            lines.append(name)
             continue
         try:
             model = build_model_skeleton(name, **kwargs)
         except ConfigError as err:
             if args.names:  # a model the user named must take the arguments
                 raise
-            print(f"{name:{width}s} {'-':>12s} (cannot be built with these arguments: {err})")
+            errors.append(str(err))
+            lines.append(f"{name:{width}s} {'-':>12s} (cannot be built with these arguments: {err})")
             continue
-        print(f"{name:{width}s} {sum(p.numel() for p in model.parameters()):>12,d} parameters")
+        lines.append(f"{name:{width}s} {sum(p.numel() for p in model.parameters()):>12,d} parameters")
+    if errors and len(errors) == len(names):  # the arguments fit no model at all: one error, not a table of them
+        fitting = [e for e in errors if "unexpected keyword" not in e]
+        raise CplirError(f"no registered model can be built with {', '.join(args.arg)}: {(fitting or errors)[0]}")
+    print("\n".join(lines))
     return 0
 
 
@@ -62,7 +81,8 @@ def cmd_train(args) -> int:
     dist = init_distributed(args.device)
     try:
         resume = resolve_resume(args.resume, cfg.run_dir) if args.resume else None
-        results = run_training(cfg, dist, resume=resume, progress=not args.no_progress)
+        results = run_training(cfg, dist, resume=resume, progress=not args.no_progress,
+                               allow_config_change=args.allow_config_change)
         if dist.is_main:
             print(f"run folder: {cfg.run_dir}")
             if results:
@@ -74,13 +94,13 @@ def cmd_train(args) -> int:
 
 
 def cmd_test(args) -> int:
-    from cplir.engine.testing import run_test
-
     from cplir.engine.distributed import cleanup_distributed
+    from cplir.engine.testing import config_for_checkpoint, run_test
 
+    cfg = config_for_checkpoint(args.checkpoint, args.config, args.set)
     try:
-        run_test(_load_config(args), args.checkpoint, out_dir=args.out, save_images=args.save_images,
-                 weights=args.weights, device=args.device)
+        run_test(cfg, args.checkpoint, out_dir=args.out, save_images=args.save_images, weights=args.weights,
+                 device=args.device, overwrite=args.overwrite)
     finally:
         cleanup_distributed()
     return 0
@@ -128,7 +148,7 @@ def cmd_data_check(args) -> int:
 def cmd_data_preview(args) -> int:
     from cplir.data_check import preview
 
-    print(f"wrote {preview(args.target, args.out, args.per_task, args.split, args.set)}")
+    print(f"wrote {preview(args.target, args.out, args.per_task, args.split, args.set, overwrite=args.overwrite)}")
     return 0
 
 
@@ -142,8 +162,10 @@ def cmd_data_synthesize(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cplir", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"cplir {__version__}")
+    parser = argparse.ArgumentParser(prog="cplir", description="All-in-one image restoration: PromptIR, "
+                                     "Contrastive Prompt Learning (CPL) and model contrastive learning (MCLIR).",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"cplir {__version__}", help="print the version")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list the registered models")
@@ -153,27 +175,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model keyword argument for --count, e.g. --arg dim=16 (repeatable)")
     p.set_defaults(func=cmd_models)
 
-    def config_args(p):
-        p.add_argument("--config", required=True, help="YAML config (see configs/)")
+    def config_args(p, required: bool = True):
+        p.add_argument("--config", required=required,
+                       help="YAML config (see configs/)" if required else
+                       "YAML config (default: the one the training checkpoint was trained with)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value, e.g. --set train.iterations=100 (repeatable)")
-        p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+        p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                       help="where to run (default: auto = CUDA when available)")
+
+    def overwrite_arg(p, what: str):
+        p.add_argument("--overwrite", action="store_true", help=f"replace {what} (default: refuse)")
 
     p = sub.add_parser("train", help="train a model from a config (run under torchrun for several GPUs)")
     config_args(p)
     p.add_argument("--resume", metavar="CHECKPOINT|auto",
                    help="continue from a training checkpoint, or 'auto' for the newest in the run folder")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="resume even though the config differs from the checkpoint's in what shapes training "
+                        "(model, seed, data, loss, optimiser, schedule); both configs are kept")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to metrics.jsonl)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("test", help="evaluate a checkpoint on the config's test sets (paper-style table)")
-    config_args(p)
-    p.add_argument("--checkpoint", required=True, help="training checkpoint or weights file")
+    p = sub.add_parser("test", help="evaluate a checkpoint on the config's test sets (paper-style table, "
+                                    "per-image scores, the degraded input as baseline)")
+    config_args(p, required=False)
+    p.add_argument("--checkpoint", required=True, help="training checkpoint, model file or weights file")
     p.add_argument("--weights", choices=("ema", "model"),
                    help="which weights to evaluate: ema (a cplir checkpoint's ema, a BasicSR file's params_ema) "
                         "or model (model / params); default: the config's eval.weights")
-    p.add_argument("--out", help="folder for results.json / results.csv (default: <run folder>/test)")
-    p.add_argument("--save-images", action="store_true", help="also write the restored images")
+    p.add_argument("--out", help="folder for results.json, results.csv and per_image.csv (default: "
+                                 "CHECKPOINT_FOLDER/CHECKPOINT_NAME-test)")
+    p.add_argument("--save-images", action="store_true", help="also write the restored images (OUT/images)")
+    overwrite_arg(p, "results (and images) already in --out")
     p.set_defaults(func=cmd_test)
 
     def arch_args(p):
@@ -183,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="model argument overriding the file's or the inferred one, e.g. --arg top_k=2")
         p.add_argument("--weights", choices=("ema", "model"), default="ema",
                        help="which weights of a training checkpoint (default: ema)")
-        p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+        overwrite_arg(p, "existing output files (never the input itself)")
 
     p = sub.add_parser("export", help="write a self-describing model file (.safetensors, .pth) or an ONNX graph "
                                       "from a checkpoint, model file or published weights")
@@ -203,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", metavar="PIXELS|auto", help="restore in tiles of this side (auto: from free memory)")
     p.add_argument("--tile-overlap", type=int, default=32, help="least overlap of tiles in pixels (default 32)")
     p.add_argument("--ensemble", action="store_true", help="x8 self-ensemble (flips and rotations; 8x slower)")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="arithmetic precision: fp32 (default), bf16 (autocast, CPU or GPU) or fp16 (GPU only)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--routing", choices=("auto", "global", "tile"), default="auto",
                    help="prompt routing of tiles: once on the whole image (global; default for sparse prompts) "
@@ -233,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("train", "test"), default="train", help="split to show (default: train)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of a config target (repeatable)")
+    overwrite_arg(p, "an existing --out file")
     p.set_defaults(func=cmd_data_preview)
     p = data.add_parser("synthesize", help="write a fixed MiOIR seven-task degraded set once, with a manifest of "
                                            "every image's seed and parameters (resumable, never overwriting)")

@@ -3,12 +3,14 @@
 * ``_base_: other.yaml`` (or a list) inherits from files relative to this one; mappings merge key by key
   (unless they hold ``_delete_: true``), any other value replaces the inherited one.
 * ``--set a.b=c`` overrides are parsed as YAML scalars/lists (``yaml.safe_load``, never ``eval``).
-* Unknown keys, wrong types and out-of-range values raise :class:`ConfigError` naming the key.
+* Unknown keys, wrong types and out-of-range values raise :class:`ConfigError` naming the key; every number must
+  be finite, and an empty file is an error (not the defaults).
 The resolved config (:func:`to_dict`) is written into every run folder and every checkpoint.
 """
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -58,12 +60,14 @@ class ModelConfig:
 
 @dataclass
 class DataSource:
-    """One benchmark split: ``load_benchmark(benchmark, root, split, **options)``."""
+    """One benchmark split: ``load_benchmark(benchmark, root, split, **options)``; ``name`` names a test set in
+    logs and results (empty: derived, see :func:`name_test_sets`)."""
 
     benchmark: str = "embedded"
     root: str = "embedded"
     split: str = "train"
     options: Dict[str, Any] = field(default_factory=dict)
+    name: str = ""
 
 
 @dataclass
@@ -181,13 +185,25 @@ class Config:
 
 
 # --- loading ---------------------------------------------------------------------------------------------------
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line: what the YAML parser found and where."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(err, 'problem', None) or str(err).splitlines()[0]}{where}"
+
+
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = parse_yaml(path.read_text()) or {}
+        data = parse_yaml(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8") from err
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+        raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(err)}") from err
+    if data is None:
+        raise ConfigError(f"config file {path} is empty; start from one of configs/ (e.g. "
+                          "configs/embedded-three-task-cpl.yaml)")
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return data
@@ -244,7 +260,7 @@ def apply_overrides(data: dict, overrides: Sequence[str]) -> dict:
         try:
             value = parse_yaml(text)
         except yaml.YAMLError as err:
-            raise ConfigError(f"override {item!r}: cannot parse the value ({err})") from err
+            raise ConfigError(f"override {item!r}: cannot parse the value ({_yaml_problem(err)})") from err
         node = data
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -315,6 +331,8 @@ def _convert(value, tp, where: str):
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -359,6 +377,8 @@ def validate(cfg: Config) -> Config:
         for part in key.split("."):
             value = getattr(value, part)
         need(value in options, f"{key} must be one of {', '.join(options)}; got {value!r}")
+    need(_plain_name(cfg.name), f"name must be a plain folder name inside output_dir (no '/', '..' or absolute "
+                                f"path), got {cfg.name!r}")
     t, o, d = cfg.train, cfg.train.optim, cfg.data
     need(t.iterations >= 1, f"train.iterations must be at least 1, got {t.iterations}")
     need(o.lr > 0, f"train.optim.lr must be positive, got {o.lr}")
@@ -375,6 +395,7 @@ def validate(cfg: Config) -> Config:
     need(t.log_every >= 1 and t.val_every >= 0 and t.save_every >= 0, "train.log_every must be >= 1, "
          "train.val_every and train.save_every >= 0")
     need(d.batch_size >= 1, f"data.batch_size must be at least 1, got {d.batch_size}")
+    need(cfg.eval.pad_multiple >= 1, f"eval.pad_multiple must be at least 1, got {cfg.eval.pad_multiple}")
     need(d.crop_size >= 8 and d.crop_size % cfg.eval.pad_multiple == 0,
          f"data.crop_size must be a multiple of {cfg.eval.pad_multiple} and >= 8, got {d.crop_size}")
     need(d.num_workers >= 0, "data.num_workers must be >= 0")
@@ -388,8 +409,61 @@ def validate(cfg: Config) -> Config:
     need(len(spn.layers) == len(spn.layer_weights), "loss.spn.layers and loss.spn.layer_weights differ in length")
     need(len(spn.decays) in (1, len(spn.intervals)), "loss.spn.decays needs one value or one per interval")
     need(all(i >= 1 for i in spn.intervals), "loss.spn.intervals must be >= 1")
+    name_test_sets(d.test)
     check_model(cfg)
     return cfg
+
+
+_SET_NAME = re.compile(r"[A-Za-z0-9_.=+-]+")
+_NOT_IN_SET_NAME = re.compile(r"[^A-Za-z0-9_.=+-]+")
+
+
+def _plain_name(name: str) -> bool:
+    """A single folder name: not empty, not ``.``/``..``, no separator (so it cannot leave its parent)."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0")
+
+
+def name_test_sets(sources: Sequence[DataSource]) -> List[str]:
+    """The name of each test set in logs, results and image folders.
+
+    An explicit ``name`` wins. Otherwise one set alone is named by its benchmark; several are named by benchmark,
+    then what tells sets of one benchmark apart: the root's last folder, the split, and each option whose value
+    differs (a list file by its stem), joined by ``-``. Two sources with the same benchmark, root, split and
+    options are the same test set, and two sets may not share a name: both are refused.
+    """
+    seen: Dict[str, int] = {}
+    for i, source in enumerate(sources):
+        identity = repr((source.benchmark, source.root, source.split, sorted(source.options.items(), key=str)))
+        if identity in seen:
+            raise ConfigError(f"data.test[{seen[identity]}] and data.test[{i}] are the same test set (benchmark "
+                              f"{source.benchmark!r}, root {source.root!r}, split, options); remove one")
+        seen[identity] = i
+    names = [source.name or _derived_name(source, sources) for source in sources]
+    for i, name in enumerate(names):
+        if not _SET_NAME.fullmatch(name) or name in (".", ".."):
+            raise ConfigError(f"data.test[{i}].name {name!r} must be a plain name of letters, digits and _ - . = +")
+        if names.index(name) != i:
+            raise ConfigError(f"data.test[{names.index(name)}] and data.test[{i}] are both named {name!r}; give "
+                              "each test set its own data.test[i].name")
+    return names
+
+
+def _derived_name(source: DataSource, sources: Sequence[DataSource]) -> str:
+    peers = [s for s in sources if s.benchmark == source.benchmark and not s.name]
+    if len(sources) == 1 or len(peers) == 1:
+        return source.benchmark
+    parts = [source.benchmark]
+    if len({s.root for s in peers}) > 1:
+        parts.append(Path(source.root).name or source.root.strip("/"))
+    if len({s.split for s in peers}) > 1:
+        parts.append(source.split)
+    for key in sorted({k for s in peers for k in s.options}, key=str):
+        values = [s.options.get(key) for s in peers]
+        if any(v != values[0] for v in values) and key in source.options:
+            value = source.options[key]
+            is_file = isinstance(value, str) and ("/" in value or "." in value)
+            parts.append(Path(value).stem if is_file else f"{key}={value}")
+    return _NOT_IN_SET_NAME.sub("_", "-".join(str(p) for p in parts)).strip("_")
 
 
 def check_model(cfg: Config) -> None:
@@ -398,6 +472,10 @@ def check_model(cfg: Config) -> None:
     from cplir.models import build_model_skeleton, check_supports_cpr
 
     net = build_model_skeleton(cfg.model.name, **cfg.model.args)
+    multiple = int(getattr(net, "size_multiple", 1) or 1)
+    if cfg.data.crop_size % multiple:
+        raise ConfigError(f"data.crop_size {cfg.data.crop_size} must be a multiple of {multiple}, the size model "
+                          f"{cfg.model.name!r} needs (training crops are not padded)")
     if cfg.loss.cpr.enabled:
         check_supports_cpr(net, what=f"loss.cpr (model.name {cfg.model.name!r})")
 

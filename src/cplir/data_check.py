@@ -10,20 +10,26 @@ A target is either
   matches, the result lists each layout tried and what it missed.
 
 A layout without split folders (the same records for ``train`` and ``test``) is checked once, as split ``any``.
+
+A config target is also held to what training and testing will ask (:class:`Needs`), so ``data check`` fails
+where ``train`` or ``test`` would: a training image smaller than ``data.crop_size``, fewer training samples per
+epoch than one batch, a test image smaller than the protocol can score. Symlink loops are named, not followed.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 from cplir.analysis.plots import image_grid
 from cplir.config import DataSource, load_config
 from cplir.data.benchmarks import (MAX_LISTED, SPLITS, DataReport, get_benchmark, list_benchmarks, scan_benchmark,
                                    verify_images)
-from cplir.data.datasets import PairedDataset, evenly_spaced
+from cplir.data.datasets import PairedDataset, default_repeats, evenly_spaced
 from cplir.data.image_io import to_image
 from cplir.data.records import TaskRecords
 from cplir.errors import DataError
+from cplir.metrics.protocols import min_image_side
+from cplir.outputs import prepare_output_file
 
 FALLBACK_LAYOUT = "mioir_seven_task"
 ANY_SPLIT = "any"
@@ -93,10 +99,30 @@ def _target_kind(target: Union[str, Path]) -> Tuple[Path, bool]:
                     "folder of a data set")
 
 
-def _config_sources(path: Path, split: Optional[str], overrides: Sequence[str] = ()) -> Tuple[List[DataSource], int]:
-    """The config's data sources (of ``split`` only, when given; ``--set`` overrides applied) and its seed."""
+@dataclass(frozen=True)
+class Needs:
+    """What a config asks of one source (nothing for a folder target): every image at least ``min_side`` pixels
+    on each side (``needed_by`` says why) and, for the training source, one batch of ``batch_size`` per epoch
+    with the config's ``repeats``."""
+
+    min_side: int = 0
+    needed_by: str = ""
+    batch_size: int = 0
+    repeats: Mapping[str, int] = field(default_factory=dict)
+
+
+def _config_sources(path: Path, split: Optional[str],
+                    overrides: Sequence[str] = ()) -> Tuple[List[Tuple[DataSource, Needs]], int]:
+    """The config's data sources with what training or testing needs of them (of ``split`` only, when given;
+    ``--set`` overrides applied), and its seed."""
     cfg = load_config(path, overrides)
-    sources = [source for source in (cfg.data.train, *cfg.data.test) if split is None or source.split == split]
+    d, e = cfg.data, cfg.eval
+    low = min_image_side(e.protocol, e.crop_border)
+    train = Needs(d.crop_size, f"the training crop {d.crop_size}x{d.crop_size} (data.crop_size)", d.batch_size,
+                  d.repeats)
+    test = Needs(low, f"the {low}x{low} pixels the {e.protocol} protocol can score")
+    sources = [(source, needs) for source, needs in ((d.train, train), *((t, test) for t in d.test))
+               if split is None or source.split == split]
     if not sources:
         raise DataError(f"config {path} has no data source of the {split} split; check data.train / data.test")
     return sources, cfg.seed
@@ -145,14 +171,21 @@ def _detect_layouts(root: Path, split: Optional[str]) -> Tuple[List[Scan], List[
 # ----------------------------------------------------------------------------------------------------------------
 # Checking and printing
 # ----------------------------------------------------------------------------------------------------------------
-def _check_scan(source: DataSource, records: TaskRecords, report: DataReport) -> SourceCheck:
-    check = SourceCheck(source, report, unreadable=verify_images(records, progress=True))
+def _check_scan(source: DataSource, records: TaskRecords, report: DataReport, needs: Needs = Needs()) -> SourceCheck:
+    check = SourceCheck(source, report, unreadable=verify_images(records, progress=True, min_side=needs.min_side,
+                                                                 needed_by=needs.needed_by))
     check.problems = report.errors(bool(source.options.get("allow_missing", False)))
     if check.unreadable:
-        check.problems.append(f"{len(check.unreadable)} file(s) cannot be read or do not match their pair "
-                              "(listed above); replace or remove them")
+        check.problems.append(f"{len(check.unreadable)} file(s) cannot be read, do not match their pair or are too "
+                              "small (listed above); replace or remove them")
     if not any(records.values()) and not check.problems:
         check.problems.append("no sample at all; add images to the folders of the layout")
+    if needs.batch_size and any(records.values()):
+        repeats = default_repeats(source.benchmark, records, needs.repeats)
+        samples = sum(len(items) * repeats[task] for task, items in records.items())
+        if samples < needs.batch_size:
+            check.problems.append(f"the training set gives {samples} sample(s) per epoch, fewer than one batch of "
+                                  f"{needs.batch_size}; add data, raise data.repeats or lower data.batch_size")
     return check
 
 
@@ -176,10 +209,12 @@ def format_check(check: SourceCheck) -> str:
         lines.append(f"  {'total':<{width}} {sum(report.counts.values()):>7}")
         lines += _listing("list files", report.list_files)
         lines += _listing("stray files, ignored", report.stray_files)
+        lines += _listing("symlink loops, not followed",
+                          [f"{path} -> {path.resolve()}" for path in report.symlink_loops])
         if source.options.get("allow_missing"):
             lines += _listing("samples skipped for a missing file (allow_missing)",
                               [f"[{m.task}] {m.missing} (needed by {m.referenced_by})" for m in report.missing_pairs])
-        lines += _listing("unreadable files", [f"{path}: {problem}" for path, problem in check.unreadable])
+        lines += _listing("unreadable or unusable files", [f"{path}: {problem}" for path, problem in check.unreadable])
     verdict = ["  OK"] if check.ok else ["  NOT USABLE:"] + [("  - " if i == 0 else "    ") + line
                                                              for problem in check.problems
                                                              for i, line in enumerate(problem.splitlines())]
@@ -206,9 +241,9 @@ def check_dataset(target: Union[str, Path], split: Optional[str] = None, overrid
     path, is_config = _target_kind(target)
     result = CheckResult(str(target))
     if is_config:
-        for source in _config_sources(path, split, overrides)[0]:
+        for source, needs in _config_sources(path, split, overrides)[0]:
             try:
-                result.checks.append(_check_scan(source, *_scan(source)))
+                result.checks.append(_check_scan(source, *_scan(source), needs))
             except DataError as error:
                 result.checks.append(SourceCheck(source, None, problems=[str(error)]))
     else:
@@ -225,24 +260,29 @@ def check_dataset(target: Union[str, Path], split: Optional[str] = None, overrid
 
 
 def preview(target: Union[str, Path], out_png: Union[str, Path], per_task: int = 3, split: str = "train",
-            overrides: Sequence[str] = ()) -> Path:
+            overrides: Sequence[str] = (), overwrite: bool = False) -> Path:
     """Write a PNG grid: a row per task, ``per_task`` (degraded, clean) column pairs of evenly spaced samples.
 
     Samples come from :class:`PairedDataset` (with the config's seed; 0 for a folder), so synthesised degradations
-    are those the model sees. For a folder, the matching layout with the most tasks is shown.
+    are those the model sees. For a folder, the matching layout with the most tasks is shown. An existing
+    ``out_png`` is kept unless ``overwrite``.
 
     Raises:
         DataError: bad target or arguments, or no sample to show.
         ImageReadError: an image cannot be read.
+        OutputError: ``out_png`` exists (without ``overwrite``) or cannot be written.
     """
     if isinstance(per_task, bool) or not isinstance(per_task, int) or per_task < 1:
         raise DataError(f"bad value {per_task!r} for per_task: give a positive integer")
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if Path(out_png).suffix.lower() != ".png":
+        raise DataError(f"--out {out_png}: the preview is a PNG image; give the file a .png name")
+    prepare_output_file(out_png, overwrite, "preview image")
     path, is_config = _target_kind(target)
     if is_config:
         sources, seed = _config_sources(path, split, overrides)
-        scans = [(source, *_scan(source)) for source in sources]
+        scans = [(source, *_scan(source)) for source, _ in sources]
     else:
         found, notes = _detect_layouts(path.absolute(), split)
         if not found:

@@ -36,3 +36,11 @@ class InputSizeError(CplirError, ValueError):
 
 class MetricInputError(CplirError, ValueError):
     """Images given to a metric do not fit its protocol (shape, dtype, size, protocol name)."""
+
+
+class OutputError(CplirError):
+    """An output path cannot be written, or writing it would replace an earlier result."""
+
+
+class RunInUseError(CplirError):
+    """Another process is training in the same run folder."""

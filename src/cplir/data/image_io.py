@@ -18,17 +18,19 @@ The image is decoded fully on read, and Pillow's ``ImageFile.LOAD_TRUNCATED_IMAG
 (False), so a truncated file is an error instead of a silently grey bottom half.
 """
 
+import contextlib
 import os
 import struct
 import uuid
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Tuple, Union
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
 from cplir.errors import ImageReadError
+from cplir.file_kinds import file_kind
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -38,8 +40,8 @@ PathLike = Union[str, os.PathLike]
 _INTEGER_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 # Errors Pillow raises on malformed data: decoders report truncation as OSError, parsers as SyntaxError /
-# struct.error / ValueError / EOFError, and oversized images as DecompressionBombError.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
+# struct.error / ValueError / EOFError (oversized images raise DecompressionBombError, reported on its own).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 
 
 def is_image_file(path: PathLike) -> bool:
@@ -47,12 +49,9 @@ def is_image_file(path: PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def open_decoded(path: Path, low_bytes: bool = False) -> Image.Image:
-    """Open and fully decode ``path`` with the EXIF orientation applied, or raise ImageReadError.
-
-    ``low_bytes``: for a 16-bit-per-sample colour PNG, decode the low byte of every sample instead of the high
-    byte Pillow keeps (its colour modes are 8-bit); :mod:`cplir.data.photo_io` combines the two reads.
-    """
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """The body opens ``path`` with Pillow; a missing, empty or unreadable file raises ImageReadError naming it."""
     if not path.exists():
         raise ImageReadError(f"cannot read image {path}: the file does not exist; check the path")
     if path.is_dir():
@@ -60,27 +59,23 @@ def open_decoded(path: Path, low_bytes: bool = False) -> Image.Image:
     if path.stat().st_size == 0:
         raise ImageReadError(f"cannot read image {path}: the file is empty (0 bytes); replace it with a valid image")
     try:
-        with Image.open(path) as image:
-            if low_bytes:
-                _decode_low_bytes(image)
-            image.load()  # full decode, so a truncated file fails here rather than later
-            ImageOps.exif_transpose(image, in_place=True)  # no copy when there is nothing to rotate
-            return image
-    except Image.DecompressionBombError as error:
-        raise ImageReadError(
-            f"cannot read image {path}: refused as a possible decompression bomb ({error}); if the image is "
-            "genuine, raise PIL.Image.MAX_IMAGE_PIXELS"
-        ) from None
+        yield
     except PermissionError:
         raise ImageReadError(f"cannot read image {path}: permission denied; make the file readable") from None
     except Image.UnidentifiedImageError:
+        raise _not_an_image(path, file_kind(path)) from None
+    except Image.DecompressionBombError as error:
         raise ImageReadError(
-            f"cannot read image {path}: not an image format Pillow recognises; "
-            f"use one of {', '.join(IMAGE_EXTENSIONS)}"
+            f"cannot read image {path}: it declares more pixels than Pillow's safety limit of "
+            f"{2 * Image.MAX_IMAGE_PIXELS:,} ({error}); this guards against decompression bombs: if the image is "
+            "genuine, raise PIL.Image.MAX_IMAGE_PIXELS"
         ) from None
     except _DECODE_ERRORS as error:
+        kind = file_kind(path)
+        if not kind.endswith(" image"):  # a plugin took it for an image by a chance byte pattern
+            raise _not_an_image(path, kind) from None
         raise ImageReadError(
-            f"cannot read image {path}: the file is damaged or truncated ({error}); re-create or re-download it"
+            f"cannot read image {path}: {kind} that is damaged or truncated ({error}); re-create or re-download it"
         ) from error
 
 
@@ -96,6 +91,33 @@ def _decode_low_bytes(image: Image.Image) -> None:
         return rawmode if isinstance(args, str) else (rawmode, *args[1:])
 
     image.tile = [tile._replace(args=swap(tile.args)) for tile in image.tile]
+
+
+def _not_an_image(path: Path, kind: str) -> ImageReadError:
+    return ImageReadError(f"cannot read image {path}: it is {kind}, not an image format Pillow reads; use one of "
+                          f"{', '.join(IMAGE_EXTENSIONS)}")
+
+
+def open_decoded(path: Path, low_bytes: bool = False) -> Image.Image:
+    """Open and fully decode ``path`` with the EXIF orientation applied, or raise ImageReadError.
+
+    ``low_bytes``: for a 16-bit-per-sample colour PNG, decode the low byte of every sample instead of the high
+    byte Pillow keeps (its colour modes are 8-bit); :mod:`cplir.data.photo_io` combines the two reads.
+    """
+    with _reading(path), Image.open(path) as image:
+        if low_bytes:
+            _decode_low_bytes(image)
+        image.load()  # full decode, so a truncated file fails here rather than later
+        ImageOps.exif_transpose(image, in_place=True)  # no copy when there is nothing to rotate
+        return image
+
+
+def image_size(path: PathLike) -> Tuple[int, int]:
+    """(width, height) of an image file as stored, read from its header alone (no decoding: cheap enough to check
+    every file of a test set up front); ImageReadError for a file that is not a readable image."""
+    path = Path(path)
+    with _reading(path), Image.open(path) as image:
+        return image.size
 
 
 def _to_float_rgb(image: Image.Image, path: Path) -> np.ndarray:

@@ -2,12 +2,14 @@
 
 A checkpoint holds model, EMA and negative-model weights, optimiser and scaler states, RNG states, the iteration
 and the resolved config. Files are written to a temporary name in the same folder and renamed, so a kill never
-leaves a corrupt ``latest`` checkpoint.
+leaves a corrupt ``latest`` checkpoint (the temporary a kill leaves behind is removed at the next start:
+:func:`remove_stale_temporaries`); they get the permissions the umask gives any new file.
 """
 
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple, Union
 
@@ -15,6 +17,7 @@ import torch
 
 from cplir.errors import CheckpointError
 from cplir.models.weights import load_checkpoint_file
+from cplir.outputs import prepare_output_file
 
 FORMAT = "cplir-checkpoint-1"
 _NAME = re.compile(r"^iter_(\d+)\.pth$")
@@ -30,6 +33,7 @@ def atomic_save(obj, path: Union[str, Path]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, new_file_mode())  # mkstemp creates 0600; a checkpoint is as shareable as any new file
         with os.fdopen(fd, "wb") as handle:
             torch.save(obj, handle)
             handle.flush()
@@ -39,6 +43,24 @@ def atomic_save(obj, path: Union[str, Path]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def new_file_mode() -> int:
+    """The permissions the umask gives a new file (``0o666 & ~umask``); reading the umask means setting it, so
+    it is set back at once."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def remove_stale_temporaries(folder: Union[str, Path]) -> List[Path]:
+    """Delete the temporaries of writes that a kill interrupted (``.NAME.*.tmp`` in ``folder``); returns them.
+    Call it only while no other process writes into ``folder`` (the run lock)."""
+    folder = Path(folder)
+    stale = sorted(folder.glob(".*.tmp")) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def list_checkpoints(folder: Union[str, Path]) -> List[Path]:
@@ -70,12 +92,14 @@ def resolve_resume(resume: str, run_dir: Union[str, Path]) -> Optional[Path]:
 
 
 def load_training_checkpoint(path: Union[str, Path]) -> dict:
-    """A checkpoint written by :func:`atomic_save` during training; clear errors for anything else."""
+    """A checkpoint written by :func:`atomic_save` during training; clear errors for anything else (a resume
+    checks its entries too: :func:`check_entries`)."""
     path = Path(path)
     state = load_checkpoint_file(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a cplir training checkpoint (to start from pretrained weights, use "
-                              "model weights import instead of --resume)")
+        kind = "a model file" if isinstance(state, dict) and "spec" in state else "not a training checkpoint"
+        raise CheckpointError(f"{path} is {kind}: a cplir training checkpoint (run_dir/checkpoints/iter_N.pth) is "
+                              "needed here; to start from trained weights, use them as pretrained weights instead")
     return state
 
 
@@ -103,6 +127,34 @@ def export_path(out: Union[str, Path], format: Optional[str] = None) -> Tuple[st
     return format, out.with_name(out.name + EXPORT_FORMATS[format])
 
 
+# Entry -> (accepted types, what it should be), for the message about a damaged checkpoint.
+_ENTRIES = {"iteration": (int, "a whole number"), "config": (Mapping, "a mapping"), "model": (Mapping, "weights"),
+            "ema": ((Mapping, type(None)), "weights or null"), "objective": (Mapping, "a mapping"),
+            "optimizer": (Mapping, "an optimiser state"), "scaler": (Mapping, "a scaler state"),
+            "rng": (Mapping, "random generator states")}
+
+
+def check_entries(state: dict, path: Union[str, Path]) -> None:
+    """Refuse a training checkpoint whose entries are missing or of the wrong kind (a damaged or hand-edited
+    file), naming the entry, before any of it is loaded."""
+    def damaged(key: str, problem: str):
+        raise CheckpointError(f"training checkpoint {path} is damaged: its {key!r} entry {problem}; resume from "
+                              "another checkpoint of the run")
+
+    for key, (types, what) in _ENTRIES.items():
+        if key not in state:
+            damaged(key, "is missing")
+        if not isinstance(state[key], types) or isinstance(state[key], bool):
+            damaged(key, f"is a {type(state[key]).__name__}, not {what}")
+    if state["iteration"] < 0:
+        damaged("iteration", f"is negative ({state['iteration']})")
+    generator = state["rng"].get("torch")
+    if not (isinstance(generator, torch.Tensor) and generator.dtype == torch.uint8 and generator.dim() == 1):
+        damaged("rng", "holds no CPU generator state (a 1-D uint8 tensor under 'torch')")
+    if not isinstance(state["rng"].get("cuda", []), (list, tuple)):
+        damaged("rng", "holds CUDA generator states that are not a list")
+
+
 def export_weights(checkpoint: Union[str, Path], out: Union[str, Path], which: str = "ema",
                    overwrite: bool = False, format: Optional[str] = None, name: Optional[str] = None,
                    args: Optional[dict] = None, say: Optional[Callable[[str], None]] = None) -> Path:
@@ -118,6 +170,7 @@ def export_weights(checkpoint: Union[str, Path], out: Union[str, Path], which: s
     checkpoint = Path(checkpoint)
     if out.exists() and checkpoint.exists() and out.resolve() == checkpoint.resolve():
         raise CheckpointError(f"--out {out} is the checkpoint being exported; write the model file elsewhere")
+    prepare_output_file(out, overwrite, "model file")
     model = load_model(checkpoint, name=name, args=args, weights=which)
     if model.load_note and say is not None:
         say(f"note: {model.load_note}")

@@ -5,9 +5,11 @@ The objective is the sum of the configured terms of :mod:`cplir.engine.objective
 * ``l1``: L1 reconstruction (CPL Eq. 4, MCLIR's L_rec);
 * ``cpr``: Contrastive Prompt Regularisation ``α·(L_pos − L_neg)`` with m mismatched-prompt negatives (CPL Eq. 5–8);
 * ``spn``: the Self-Prior guided Negative loss ``−λ·mean_i ||φ(I) − φ(neg_i(x))||₁`` of model contrastive learning.
-Single-process runs are the world-size-1 case of the distributed code path.
+Single-process runs are the world-size-1 case of the distributed code path. :func:`run_training` holds the run
+folder's lock (:mod:`cplir.engine.run_lock`) while it trains.
 """
 
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -21,16 +23,19 @@ from tqdm import tqdm
 from cplir.config import Config, dump_config, to_dict
 from cplir.data.benchmarks import load_benchmark
 from cplir.data.datasets import TrainingMix, build_train_loader, default_repeats
-from cplir.engine.checkpoint import (FORMAT, atomic_save, checkpoint_name, list_checkpoints,
-                                     load_training_checkpoint, prune_checkpoints)
+from cplir.engine.checkpoint import (FORMAT, atomic_save, check_entries, checkpoint_name, list_checkpoints,
+                                     load_training_checkpoint, prune_checkpoints, remove_stale_temporaries)
 from cplir.engine.distributed import DistInfo
 from cplir.engine.evaluation import build_test_sets, evaluate, flatten
 from cplir.engine.ema import ModelEMA
 from cplir.engine.objective import StepInputs, build_objective
+from cplir.engine.resume import check_resume_config
+from cplir.engine.run_lock import hold_run_folder
 from cplir.engine.run_log import RunLogger
 from cplir.engine.schedule import learning_rate
 from cplir.errors import CheckpointError, CplirError
 from cplir.models import build_model, load_weights
+from cplir.outputs import check_free_space, prepare_output_dir
 from cplir.seeding import torch_generator
 
 
@@ -46,13 +51,16 @@ class Trainer:
         dist: this process's rank, world size and device (:func:`cplir.engine.distributed.init_distributed`).
         resume: a training checkpoint to continue from (None: start fresh).
         progress: show a progress bar (rank 0 only).
+        allow_config_change: resume even when the config differs from the checkpoint's in what shapes training
+            (:mod:`cplir.engine.resume`); both configs are kept.
     """
 
     def __init__(self, cfg: Config, dist: DistInfo = DistInfo(), resume: Optional[Path] = None,
-                 progress: bool = True):
+                 progress: bool = True, allow_config_change: bool = False):
         self.cfg, self.dist, self.device = cfg, dist, dist.device
         self.run_dir = cfg.run_dir
         self.progress = progress and dist.is_main
+        state = self._check_start(resume, allow_config_change)  # before anything is built or written
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.net = build_model(cfg.model.name, **cfg.model.args).to(self.device)
         # find_unused_parameters stays False: top-k routing gathers from one prompt tensor per block, so the
@@ -75,6 +83,7 @@ class Trainer:
         self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[t.amp]
 
         self.objective = build_objective(cfg, self.net).to(self.device)
+        removed = self._prepare_run_folder()
 
         self.train_set = self._build_train_set()
         d = cfg.data
@@ -85,18 +94,56 @@ class Trainer:
         self.iteration = 0
         self.last_per_task: Dict[str, Dict[str, float]] = {}
         self.logger = RunLogger(self.run_dir, enabled=dist.is_main)
-        if resume is not None:
-            self.load_state_dict(load_training_checkpoint(resume))
+        if state is not None:
+            self.load_state_dict(state, resume)
             self.logger.truncate_after(self.iteration)
-        elif list_checkpoints(self.run_dir / "checkpoints"):
-            raise CplirError(f"run folder {self.run_dir} already holds checkpoints of an earlier run: continue it with "
-                             "--resume auto, or start a new one under another name (--set name=...)")
         else:
             self.logger.start_fresh()
         if dist.is_main:
-            dump_config(cfg, self.run_dir / "config.yaml")
+            self._write_config()
             self.logger.log("run", self.iteration, {}, random_vgg=self.random_vgg_labels(),
-                            world_size=dist.world_size, device=str(self.device), resumed_from=str(resume or ""))
+                            world_size=dist.world_size, device=str(self.device), resumed_from=str(resume or ""),
+                            config_changes={key: [old, new] for key, old, new in self.config_changes},
+                            removed_temporaries=[str(path) for path in removed])
+
+    # --- the run folder ------------------------------------------------------------------------------------------
+    def _check_start(self, resume: Optional[Path], allow_config_change: bool) -> Optional[dict]:
+        """The checkpoint to resume from, its entries and config checked against ``cfg``; a fresh start is
+        refused in a folder that holds an earlier run's checkpoints."""
+        self.config_changes = []
+        if resume is None:
+            if list_checkpoints(self.run_dir / "checkpoints"):
+                raise CplirError(f"run folder {self.run_dir} already holds checkpoints of an earlier run: continue it "
+                                 "with --resume auto, or start a new one under another name (--set name=...)")
+            return None
+        state = load_training_checkpoint(resume)
+        check_entries(state, resume)
+        self.config_changes = check_resume_config(state["config"], self.cfg, allow_config_change)
+        return state
+
+    def _prepare_run_folder(self) -> List[Path]:
+        """Rank 0: the checkpoint folder writable with room for a checkpoint; the temporaries of an interrupted
+        checkpoint write removed (returned)."""
+        if not self.dist.is_main:
+            return []
+        folder = prepare_output_dir(self.run_dir / "checkpoints", "checkpoint folder")
+        # A checkpoint: model, EMA, objective state, and AdamW's two moments per parameter (not allocated yet).
+        weights = _tensor_bytes(self.net.state_dict())
+        params = sum(p.numel() * p.element_size() for p in self.net.parameters())
+        objective = _tensor_bytes([term.checkpoint_state() for term in self.objective.values()])
+        check_free_space(folder, weights * (1 + (self.ema is not None)) + 2 * params + objective, "a checkpoint")
+        removed = remove_stale_temporaries(folder)
+        if removed:
+            print(f"note: removed {len(removed)} temporary file(s) of an interrupted checkpoint write in {folder}",
+                  file=sys.stderr)
+        return removed
+
+    def _write_config(self) -> None:
+        """``config.yaml`` of the run; a resume that changed the config keeps the previous one beside it."""
+        path = self.run_dir / "config.yaml"
+        if self.config_changes and path.is_file():
+            path.rename(path.with_name(f"config.until-iter_{self.iteration:08d}.yaml"))
+        dump_config(self.cfg, path)
 
     # --- data ----------------------------------------------------------------------------------------------------
     def _build_train_set(self) -> TrainingMix:
@@ -139,10 +186,12 @@ class Trainer:
                 logged.update({k: v.item() for k, v in out.items()})
         total = sum(terms.values())
         if not torch.isfinite(total):
+            saved = list_checkpoints(self.run_dir / "checkpoints")
+            advice = (f"the last checkpoint, {saved[-1]}, is intact: lower the learning rate or disable amp and "
+                      "resume from it" if saved else "no checkpoint was saved yet: lower the learning rate or "
+                      "disable amp and start again")
             raise TrainingDiverged(f"the loss became {total.item()} at iteration {self.iteration + 1} "
-                                   f"({', '.join(f'{k}={v.item():.4g}' for k, v in terms.items())}); the last "
-                                   f"checkpoint in {self.run_dir / 'checkpoints'} is intact: lower the learning rate "
-                                   "or disable amp and resume from it")
+                                   f"({', '.join(f'{k}={v.item():.4g}' for k, v in terms.items())}); {advice}")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         if self.cfg.train.optim.grad_clip > 0:
@@ -181,7 +230,8 @@ class Trainer:
                     mean = {k: sum(w[k] for w in window) / len(window) for k in window[-1]}
                     mean["it_per_s"] = len(window) / max(time.perf_counter() - start, 1e-9)
                     bar.set_postfix({k: f"{v:.4g}" for k, v in mean.items() if k in ("loss", "l1", "cpr", "spn")})
-                    self.logger.log("train", self.iteration, mean)
+                    # after a resume the first window is shorter: each record says how many iterations it averages
+                    self.logger.log("train", self.iteration, mean, iterations_averaged=len(window))
                     window, start = [], time.perf_counter()
                 done = self.iteration == t.iterations
                 if self.val_sets and ((t.val_every and self.iteration % t.val_every == 0) or done):
@@ -227,29 +277,33 @@ class Trainer:
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        try:
-            load_weights(self.net, state["model"])
-            saved = state["objective"]
-            stateful = {name for name, term in self.objective.items() if term.checkpoint_state() is not None}
-            if (state["ema"] is None) != (self.ema is None) or set(saved) != stateful:
-                raise CheckpointError("the checkpoint was trained with a different EMA / loss setting than this "
-                                      f"config (checkpoint: ema {state['ema'] is not None}, stateful terms "
-                                      f"{sorted(saved)}; config: ema {self.ema is not None}, {sorted(stateful)}); "
-                                      "resume with the config saved in its run folder")
-            if self.ema is not None:
-                load_weights(self.ema.module, state["ema"])
-            for name in stateful:
-                self.objective[name].restore_state(saved[name])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scaler.load_state_dict(state["scaler"])
-        except KeyError as err:
-            raise CheckpointError(f"training checkpoint lacks the entry {err}; it is damaged or from another "
-                                  "tool") from err
-        torch.set_rng_state(state["rng"]["torch"])
-        if state["rng"]["cuda"] and torch.cuda.is_available():
+    def load_state_dict(self, state: dict, source: str = "the checkpoint") -> None:
+        """Restore a training state (entries checked by :func:`cplir.engine.checkpoint.check_entries`)."""
+        saved = state["objective"]
+        stateful = {name for name, term in self.objective.items() if term.checkpoint_state() is not None}
+        if (state["ema"] is None) != (self.ema is None) or set(saved) != stateful:
+            raise CheckpointError("the checkpoint was trained with a different EMA / loss setting than this "
+                                  f"config (checkpoint: ema {state['ema'] is not None}, stateful terms "
+                                  f"{sorted(saved)}; config: ema {self.ema is not None}, {sorted(stateful)}); "
+                                  "resume with the config saved in its run folder")
+        parts = [("model", lambda: load_weights(self.net, state["model"])),
+                 ("ema", lambda: self.ema is None or load_weights(self.ema.module, state["ema"])),
+                 *((f"objective.{name}", lambda name=name: self.objective[name].restore_state(saved[name]))
+                   for name in sorted(stateful)),
+                 ("optimizer", lambda: self.optimizer.load_state_dict(state["optimizer"])),
+                 ("scaler", lambda: self.scaler.load_state_dict(state["scaler"])),
+                 ("rng", lambda: torch.set_rng_state(state["rng"]["torch"]))]
+        for part, restore in parts:
+            try:
+                restore()
+            except CheckpointError as err:
+                raise CheckpointError(f"{source}: its {part!r} entry: {err}") from err
+            except Exception as err:  # a damaged entry fails inside torch in many ways
+                raise CheckpointError(f"{source}: its {part!r} entry does not fit this run ({type(err).__name__}: "
+                                      f"{err}); it is damaged, or the config differs from the run's") from err
+        if state["rng"].get("cuda") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        self.iteration = int(state["iteration"])
+        self.iteration = state["iteration"]
 
     def save(self) -> Optional[Path]:
         """Write ``run_dir/checkpoints/iter_N.pth`` atomically (rank 0) and prune old ones."""
@@ -261,13 +315,26 @@ class Trainer:
         return path
 
 
-def run_training(cfg: Config, dist: DistInfo, resume: Optional[Path] = None, progress: bool = True) -> dict:
-    """Train ``cfg`` to the end; returns the final validation metrics."""
-    trainer = Trainer(cfg, dist, resume=resume, progress=progress)
-    try:
-        if trainer.iteration >= cfg.train.iterations:
-            return trainer.validate() if trainer.val_sets else {}
-        return trainer.fit()
-    finally:
-        trainer.logger.close()
+def run_training(cfg: Config, dist: DistInfo, resume: Optional[Path] = None, progress: bool = True,
+                 allow_config_change: bool = False) -> dict:
+    """Train ``cfg`` to the end, holding its run folder; returns the final validation metrics."""
+    with hold_run_folder(cfg.run_dir, dist):
+        trainer = Trainer(cfg, dist, resume=resume, progress=progress, allow_config_change=allow_config_change)
+        try:
+            if trainer.iteration >= cfg.train.iterations:
+                return trainer.validate() if trainer.val_sets else {}
+            return trainer.fit()
+        finally:
+            trainer.logger.close()
+
+
+def _tensor_bytes(obj) -> int:
+    """Bytes of every tensor in a nested structure of dicts, lists and tuples."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
 

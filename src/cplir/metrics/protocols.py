@@ -121,6 +121,15 @@ def gaussian_kernel_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
     return kernel / kernel.sum()
 
 
+def min_image_side(protocol: str, crop_border: int = 0) -> int:
+    """The smallest image side a protocol can score: the promptir crop to a multiple of 16 must leave something
+    (and 16 covers its 7x7 SSIM window); the basicsr protocols need the 11x11 window after the border crop."""
+    check_protocol(protocol)
+    if protocol == "promptir":
+        return PROMPTIR_CROP_BASE
+    return 2 * crop_border + len(gaussian_kernel_1d())
+
+
 def check_promptir_size(height: int, width: int) -> None:
     """Reject images that the crop to a multiple of 16 would empty."""
     if min(height, width) < PROMPTIR_CROP_BASE:

@@ -52,7 +52,7 @@ def save_model(model: nn.Module, path: PathLike, calibration: Optional[dict] = N
 
     An existing file is never replaced unless ``overwrite``.
     """
-    from cplir.engine.checkpoint import atomic_save
+    from cplir.engine.checkpoint import atomic_save, new_file_mode
 
     path = Path(path)
     spec = model_spec(model)
@@ -70,6 +70,7 @@ def save_model(model: nn.Module, path: PathLike, calibration: Optional[dict] = N
                     "calibration": json.dumps(calibration) if calibration is not None else ""}
         tmp = path.with_name(f".{path.name}.tmp")
         save_file(state, str(tmp), metadata=metadata)
+        os.chmod(tmp, new_file_mode())  # safetensors creates 0600
         os.replace(tmp, path)
         return path
     if path.suffix != ".pth":

@@ -70,6 +70,14 @@ class PromptIR(PromptedBackbone):
                               f"{list(heads)}")
         if dim % 2 or dim < 2:
             raise ConfigError(f"dim must be a positive even number, got {dim}")
+        if min(num_blocks) < 0 or num_refinement_blocks < 0:
+            raise ConfigError(f"num_blocks and num_refinement_blocks must be >= 0, got {list(num_blocks)} and "
+                              f"{num_refinement_blocks}")
+        positive = {"heads": heads, "prompt_sizes": prompt_sizes, "prompt_dims": prompt_dims or [1],
+                    "num_prompts": [num_prompts], "ffn_expansion_factor": [ffn_expansion_factor]}
+        for key, values in positive.items():
+            if min(values) <= 0:
+                raise ConfigError(f"{key} must be positive, got {values if len(values) > 1 else values[0]}")
         fuse_heads = heads[2]  # the published code fuses prompts with heads[2] heads at every level
         p1, p2, p3 = prompt_dims if prompt_dims is not None else default_prompt_dims(dim, fuse_heads)
         self.prompt = prompt

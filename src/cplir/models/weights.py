@@ -11,6 +11,7 @@ Accepted files (all read with ``torch.load(weights_only=True)``):
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Union
 
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from cplir.errors import CheckpointError
+from cplir.file_kinds import PICKLE, PYTORCH_ZIP, SAFETENSORS, file_kind
 
 # Layers of the published PromptIR that are built but never used in its forward pass.
 DEAD_PROMPTIR_LAYERS = ("chnl_reduce1.", "chnl_reduce2.", "chnl_reduce3.",
@@ -28,21 +30,27 @@ PREFIXES = ("net.", "module.", "_orig_mod.")
 
 
 def load_checkpoint_file(path: Path):
-    """Read a checkpoint file safely (``weights_only``); clear errors for missing, corrupt or unsafe files."""
+    """Read a checkpoint file safely (``weights_only``), choosing the reader by the file's content (a safetensors
+    file named ``.pth`` still loads); clear errors for missing, foreign, corrupt or unsafe files."""
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist (or is not a file); check the path")
-    if path.suffix == ".safetensors":
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise CheckpointError(f"checkpoint {path} {what}; give the path of a checkpoint file")
+    kind = file_kind(path)
+    if kind == SAFETENSORS:
         return _read_safetensors(path)
+    if kind not in (PYTORCH_ZIP, PICKLE):
+        raise CheckpointError(f"{path} is {kind}, not a PyTorch checkpoint or safetensors file; check the path")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{path} holds Python objects beyond tensors and plain containers, which are not loaded for safety "
-            f"({err}). Re-save just the weights, e.g. torch.save(torch.load(path)['state_dict'], 'weights.pth'), "
-            "from a trusted environment") from err
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        what = f" (it holds a {found.group(1)})" if found else ""
+        raise CheckpointError(f"{path} holds Python objects beyond tensors and plain containers{what}, which are "
+                              "not loaded because unpickling them could run code; re-save just its weights (a "
+                              "state dict of tensors) with the program that wrote it") from None
     except Exception as err:  # a corrupt stream fails in many ways inside torch's unpickler
-        raise CheckpointError(f"cannot read checkpoint {path}: the file is truncated or not a PyTorch "
-                              f"checkpoint ({err})") from err
+        raise CheckpointError(f"cannot read checkpoint {path}: it looks like {kind} but is truncated or damaged "
+                              f"({str(err).splitlines()[0][:200]}); copy or download it again") from err
 
 
 def _read_safetensors(path: Path):

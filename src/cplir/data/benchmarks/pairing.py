@@ -7,7 +7,7 @@ the degradation is synthesised). Nothing here reads a pixel; problems go to the 
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Iterable, List, Mapping, Sequence
+from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from cplir.data.benchmarks.report import DataReport, EmptyTask, MissingPair
 from cplir.data.degradations import size_ratio
@@ -26,12 +26,27 @@ def require_dir(folder: Path, purpose: str, layout: str) -> Path:
     return folder
 
 
-def scan_images(folder: Path, report: DataReport, recursive: bool = False) -> List[Path]:
-    """Image files of ``folder`` (and its sub-folders when ``recursive``), sorted; everything else is stray."""
+def _folder_identity(folder: Path) -> Tuple[int, int]:
+    status = folder.stat()  # follows links: two paths to one folder share it
+    return status.st_dev, status.st_ino
+
+
+def scan_images(folder: Path, report: DataReport, recursive: bool = False,
+                _seen: Optional[Set[Tuple[int, int]]] = None) -> List[Path]:
+    """Image files of ``folder`` (and its sub-folders when ``recursive``), sorted; everything else is stray.
+
+    A sub-folder that leads back to a folder this scan has already entered (a symlink loop, or a second link to
+    the same images) is not followed: it goes to ``report.symlink_loops``.
+    """
+    seen = {_folder_identity(folder)} if _seen is None else _seen
     images = []
     for entry in sorted(folder.iterdir()):
         if entry.is_dir() and recursive:
-            images += scan_images(entry, report, recursive)
+            if _folder_identity(entry) in seen:
+                report.symlink_loops.append(entry)
+                continue
+            seen.add(_folder_identity(entry))
+            images += scan_images(entry, report, recursive, seen)
         elif entry.is_file() and is_image_file(entry):
             images.append(entry)
         else:

@@ -145,6 +145,9 @@ def load_benchmark(name: str, root: Union[str, Path], split: str = "train", *, a
     """
     records, report = scan_benchmark(name, root, split, **options)
     report.raise_errors(allow_missing)
+    if report.symlink_loops:
+        logger.warning("%s: %d symlink loop(s) not followed, e.g. %s", name, len(report.symlink_loops),
+                       report.symlink_loops[0])
     if report.missing_pairs:
         logger.warning("%s: skipped %d sample(s) without a pair (allow_missing=True), e.g. %s", name,
                        len(report.missing_pairs), report.missing_pairs[0].missing)

@@ -9,6 +9,8 @@ Adapters never drop a problem silently; they write what they find into a :class:
 * ``empty_tasks`` (:class:`EmptyTask`): a task folder that holds no image.
 * ``counts``: records per task (0 when its folder is empty or none of its pairs is complete).
 * ``list_files``: the list files (PromptIR's ``denoise.txt`` ...) that restricted the samples.
+* ``symlink_loops``: sub-folders that lead back to a folder the scan already entered; they are not followed (a
+  loop would otherwise repeat every image under it dozens of times).
 """
 
 from dataclasses import dataclass, field
@@ -55,6 +57,7 @@ class DataReport:
     stray_files: List[Path] = field(default_factory=list)
     empty_tasks: List[EmptyTask] = field(default_factory=list)
     list_files: List[Path] = field(default_factory=list)
+    symlink_loops: List[Path] = field(default_factory=list)
 
     def errors(self, allow_missing: bool = False) -> List[str]:
         """Messages for the problems that make the data set unusable for training (empty when it is fine)."""
