@@ -1,6 +1,7 @@
 """Engine pieces: LR schedule, resumable sampling, atomic checkpoints, EMA, batched prompt negatives."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -48,14 +49,15 @@ def test_cosine_restart_closed_form():
 def test_learning_rate_follows_the_configured_schedule():
     from cplir.config import load_config
 
-    cfg = load_config("configs/cpl-weatherbench.yaml")
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    cfg = load_config(configs / "cpl-weatherbench.yaml")
     o = cfg.train.optim
     assert (o.schedule, o.periods, o.min_lr, o.warmup_iters) == ("cosine_restart", [250_000] * 4, 1e-7, 0)
     lrs = {t: learning_rate(t, o, cfg.train.iterations) for t in (0, 125_000, 250_000, 250_001, 999_999)}
     assert lrs[0] == pytest.approx(2e-4) and lrs[250_000] == pytest.approx(1e-7)
     assert lrs[125_000] == pytest.approx(1e-7 + 0.5 * (2e-4 - 1e-7))
     assert lrs[250_001] == pytest.approx(2e-4, rel=1e-6) and lrs[999_999] < 1e-6
-    base = load_config("configs/promptir-three-task.yaml")
+    base = load_config(configs / "promptir-three-task.yaml")
     assert learning_rate(100, base.train.optim, base.train.iterations) == pytest.approx(
         warmup_cosine_lr(100, 2e-4, 66_765, 667_650, 0.0))
 
