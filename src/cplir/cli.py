@@ -5,6 +5,7 @@ cause (:class:`cplir.errors.CplirError`) are printed as one line and exit with s
 """
 
 import argparse
+import logging
 import sys
 from typing import List, Optional
 
@@ -249,8 +250,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.Handler):
+    """cplir's log messages as plain lines on the current ``sys.stderr``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    log = logging.getLogger("cplir")
+    if not log.handlers:  # say which data a command reads (e.g. the embedded set's scenes)
+        log.addHandler(_StderrHandler())
+        log.setLevel(logging.INFO)
     try:
         return args.func(args)
     except CplirError as err:
