@@ -38,7 +38,7 @@ def run_demo(out: str = "outputs/demo", overrides=()) -> int:
     shutil.rmtree(cfg.run_dir, ignore_errors=True)  # the demo's own output: each run starts afresh
     start = time.perf_counter()
     trainer = Trainer(cfg, DistInfo(), progress=True)
-    for label in trainer.random_vgg_labels():
+    for label in trainer.feature_labels():
         print(f"note: {label}")
     try:
         trainer.fit()
@@ -65,7 +65,7 @@ def run_demo(out: str = "outputs/demo", overrides=()) -> int:
         curves.append(line_plot(series(val_log, "psnr"), figures / "val_psnr.png",
                                 title=f"validation PSNR ({cfg.eval.protocol})", ylabel="dB"))
     examples = _example_grid(trainer, figures / "examples.png")
-    notes = trainer.random_vgg_labels()
+    notes = trainer.feature_labels()
     report = write_report(out / "report.html", f"cplir demo: {cfg.name}", [
         ("Validation after training", [], table),
         ("Curves", curves, None),

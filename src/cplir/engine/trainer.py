@@ -95,7 +95,7 @@ class Trainer:
             self.logger.start_fresh()
         if dist.is_main:
             dump_config(cfg, self.run_dir / "config.yaml")
-            self.logger.log("run", self.iteration, {}, random_vgg=self.random_vgg_labels(),
+            self.logger.log("run", self.iteration, {}, feature_labels=self.feature_labels(),
                             world_size=dist.world_size, device=str(self.device), resumed_from=str(resume or ""))
 
     # --- data ----------------------------------------------------------------------------------------------------
@@ -207,10 +207,10 @@ class Trainer:
         return results
 
     # --- checkpoints ---------------------------------------------------------------------------------------------
-    def random_vgg_labels(self) -> List[str]:
-        """Which perceptual networks run with random (not ImageNet) weights, for logs and reports."""
-        return [f"{name}: RANDOM VGG weights (results not comparable to the papers)"
-                for name, term in self.objective.items() if term.random_vgg()]
+    def feature_labels(self) -> List[str]:
+        """How the loss terms' feature networks differ from the papers' (random VGG weights, a download-free
+        feature space), for logs and reports."""
+        return [label for term in self.objective.values() for label in term.feature_labels()]
 
     def state_dict(self) -> dict:
         return {
