@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from cplir.analysis.routing import routing_calibration
 from cplir.config import Config, dump_config, to_dict
 from cplir.data.benchmarks import load_benchmark
 from cplir.data.datasets import TrainingMix, build_train_loader, default_repeats
@@ -84,6 +85,7 @@ class Trainer:
         self.val_sets = build_test_sets(cfg, cfg.data.max_val_images)
         self.iteration = 0
         self.last_per_task: Dict[str, Dict[str, float]] = {}
+        self.calibration: Optional[dict] = None  # per-task prompt selection, measured by the final validation
         self.logger = RunLogger(self.run_dir, enabled=dist.is_main)
         if resume is not None:
             self.load_state_dict(load_training_checkpoint(resume))
@@ -201,6 +203,8 @@ class Trainer:
         per_task = evaluate(model, self.val_sets, e.protocol, e.crop_border, e.pad_multiple, self.device,
                             self.dist, self.autocast, num_workers=self.cfg.data.num_workers, pad_mode=e.pad_mode)
         self.last_per_task = per_task
+        if self.iteration >= self.cfg.train.iterations and self.dist.is_main:
+            self.calibration = routing_calibration(model, self.val_sets, self.device, e.pad_multiple)
         results = flatten(per_task)
         self.logger.log("val", self.iteration, results, protocol=e.protocol,
                         weights="ema" if self.ema is not None else "model")
@@ -219,6 +223,7 @@ class Trainer:
             "config": to_dict(self.cfg),
             "model": self.net.state_dict(),
             "ema": self.ema.module.state_dict() if self.ema is not None else None,
+            "calibration": self.calibration,
             "objective": {name: term.checkpoint_state() for name, term in self.objective.items()
                           if term.checkpoint_state() is not None},
             "optimizer": self.optimizer.state_dict(),
@@ -250,6 +255,7 @@ class Trainer:
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.iteration = int(state["iteration"])
+        self.calibration = state.get("calibration")
 
     def save(self) -> Optional[Path]:
         """Write ``run_dir/checkpoints/iter_N.pth`` atomically (rank 0) and prune old ones."""
