@@ -119,9 +119,11 @@ def comparison_table(runs: Sequence[DemoRun], degraded: Dict[str, Dict[str, floa
 
 
 def routing_summary(runs: Sequence[DemoRun], statistics: Dict[str, dict]) -> str:
-    lines = ["per prompt block: routing entropy (bits, mean over images; maximum log2 P), mean selection entropy "
-             "over tasks (bits), task-prompt mutual information normalised by the task entropy (from the selection; "
-             "from the routing probabilities)"]
+    images = next(iter(statistics[runs[0].label].values()))["images"]
+    lines = [f"per prompt block, on the test images ({', '.join(f'{n} {t}' for t, n in images.items())}): routing "
+             "entropy (bits, mean over images; maximum log2 P), mean selection entropy over tasks (bits), task-prompt "
+             "mutual information normalised by the task entropy (from the selection; from the routing "
+             "probabilities). With few images per task these selection statistics are coarse."]
     for run in runs:
         for block, s in statistics[run.label].items():
             selection = np.mean(list(s["selection_entropy_bits"].values()))
@@ -148,9 +150,9 @@ def curves(runs: Sequence[DemoRun], path: Path) -> Path:
     for label in cpl:  # the CPR distances live on their own scale
         train_log = logs[label][0]
         panels.append(figures.Panel(f"{label}: CPR distances L_pos (to clean) and L_neg (to mismatched)",
-                                    "distance",
+                                    "distance (log scale)",
                                     {k: ([x["iteration"] for x in train_log], [x[f"cpr_{k}"] for x in train_log])
-                                     for k in ("pos", "neg")}))
+                                     for k in ("pos", "neg")}, log_scale=True))
     return figures.line_charts(panels, path)
 
 
@@ -187,7 +189,7 @@ def routing_figures(runs: Sequence[DemoRun], tables, statistics, folder: Path) -
                                                                     for r in runs}) for block in blocks],
                              folder / "routing_entropy.png", ylabel="bits (mean over the task's images)",
                              limit=first[blocks[0]]["max_entropy_bits"], limit_label="maximum, log2 P"),
-        figures.grouped_bars(blocks, [("task-prompt mutual information / task entropy",
+        figures.grouped_bars(blocks, [("task-prompt mutual information / H(task)",
                                        {r.label: [np.nan if statistics[r.label][b]["mutual_information"] is None
                                                   else statistics[r.label][b]["mutual_information"] for b in blocks]
                                         for r in runs})],

@@ -37,6 +37,7 @@ class Panel:
     ylabel: str
     series: Series = field(default_factory=dict)
     xlabel: str = "iteration"
+    log_scale: bool = False  # logarithmic y axis (curves of very different sizes)
 
 
 def line_charts(panels: Sequence[Panel], path, columns: int = 2) -> Path:
@@ -51,6 +52,8 @@ def line_charts(panels: Sequence[Panel], path, columns: int = 2) -> Path:
         ax = fig.add_subplot(rows, columns, i + 1)
         for label, (xs, ys) in panel.series.items():
             ax.plot(xs, ys, marker="o" if len(xs) < 15 else None, markersize=3, label=label)
+        if panel.log_scale:
+            ax.set_yscale("log")
         ax.set_title(panel.title, fontsize=10)
         ax.set_xlabel(panel.xlabel)
         ax.set_ylabel(panel.ylabel)
@@ -70,7 +73,8 @@ def grouped_bars(categories: Sequence[str], groups: Sequence[Tuple[str, Dict[str
     """One subplot per ``(title, {series label: one value per category})`` group, bars side by side per category,
     one legend for all (the groups share their series labels); ``limit`` draws a dashed line (e.g. log2 P)."""
     n_series = max(len(series) for _, series in groups)
-    fig = _figure(0.6 + len(groups) * max(3.0, 0.9 + 0.22 * len(categories) * n_series), 3.8)
+    fig = _figure(0.6 + len(groups) * max(4.0 if len(groups) == 1 else 3.0, 0.9 + 0.22 * len(categories) * n_series),
+                  3.8)
     axes = fig.subplots(1, len(groups), squeeze=False, sharey=True)[0]
     width = 0.8 / n_series
     x = np.arange(len(categories))

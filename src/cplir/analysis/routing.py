@@ -34,7 +34,7 @@ def entropy_bits(p: np.ndarray, axis: int = -1) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     p = p / p.sum(axis=axis, keepdims=True)
     logs = np.log2(np.where(p > 0, p, 1.0))
-    return -(p * logs).sum(axis=axis)
+    return 0.0 - (p * logs).sum(axis=axis)  # 0.0 - x: a certain choice is 0 bits, not -0
 
 
 def task_order(tasks: Sequence[str]) -> List[str]:
