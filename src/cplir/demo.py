@@ -169,7 +169,8 @@ def example_crops(runs: Sequence[DemoRun], datasets, path: Path) -> Path:
                 continue
             seen.add(sample["task"])
             lq, gt = sample["lq"][None], sample["gt"][None]
-            outs = [lq] + [run_padded(r.model, lq, cfg.eval.pad_multiple).clamp(0, 1) for r in runs] + [gt]
+            outs = [lq] + [run_padded(r.model, lq, cfg.eval.pad_multiple, cfg.eval.pad_mode).clamp(0, 1)
+                           for r in runs] + [gt]
             h, w = gt.shape[-2:]
             top, left = max(0, (h - CROP) // 2), max(0, (w - CROP) // 2)
             rows.append([o[0, :, top:top + CROP, left:left + CROP].permute(1, 2, 0).numpy() for o in outs])
@@ -217,8 +218,9 @@ def run_demo(out: str = "outputs/demo", overrides: Sequence[str] = (), overwrite
             for label, name in DEMO_CONFIGS.items()]
     cfg, e = runs[0].cfg, runs[0].cfg.eval
     datasets = build_test_sets(cfg, cfg.data.max_val_images)
-    degraded = evaluate(lambda x: x, datasets, e.protocol, e.crop_border, e.pad_multiple)
-    tables = {r.label: collect_routing(r.model, datasets, pad_multiple=e.pad_multiple) for r in runs}
+    degraded = evaluate(lambda x: x, datasets, e.protocol, e.crop_border, e.pad_multiple, pad_mode=e.pad_mode)
+    tables = {r.label: collect_routing(r.model, datasets, pad_multiple=e.pad_multiple, pad_mode=e.pad_mode)
+              for r in runs}
     statistics = {label: table.statistics() for label, table in tables.items()}
     table = comparison_table(runs, degraded, task_order(tables[runs[0].label].tasks), e.protocol)
     print(table)

@@ -109,7 +109,7 @@ def residual_cases(model, datasets, cfg: Config, device: torch.device, per_task:
                 continue
             seen[sample["task"]] = seen.get(sample["task"], 0) + 1
             gt = sample["gt"][None].to(device)
-            outs = mismatched_outputs(model, sample["lq"][None].to(device), e.pad_multiple)
+            outs = mismatched_outputs(model, sample["lq"][None].to(device), e.pad_multiple, e.pad_mode)
             matched = _psnr(outs.matched, gt, cfg)
             mismatched = [{"components": {b: int(c[0]) for b, c in chosen.items()}, "psnr": _psnr(out, gt, cfg),
                            "mean_abs_difference": float((out - outs.matched).abs().mean())}
@@ -183,7 +183,7 @@ def run_analyze(model_path, out, config: Optional[str] = None, overrides: Sequen
     dev = torch.device("cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu")
     model = load_model(model_path, weights=weights, device=dev)
     datasets = build_test_sets(cfg, max_images)
-    table = collect_routing(model, datasets, dev, cfg.eval.pad_multiple)
+    table = collect_routing(model, datasets, dev, cfg.eval.pad_multiple, cfg.eval.pad_mode)
     payload = {"model": str(model_path), "spec": model.spec, "weights": weights, "config": cfg.name,
                "protocol": cfg.eval.protocol, "images": len(table.tasks)}
     notes, sections = [], []

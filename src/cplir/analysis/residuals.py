@@ -39,13 +39,14 @@ def mismatched_routing(probs: torch.Tensor, selected: torch.Tensor, r: int):
 
 
 @torch.no_grad()
-def mismatched_outputs(model: nn.Module, x: torch.Tensor, pad_multiple: int = 1) -> MismatchedOutputs:
+def mismatched_outputs(model: nn.Module, x: torch.Tensor, pad_multiple: int = 1,
+                       pad_mode: str = "reflect") -> MismatchedOutputs:
     """The matched and every mismatched output of ``model`` (eval mode) for ``x`` (B, C, H, W), padded as
     evaluation pads and cropped back. Needs prompt blocks with at least k + 1 components."""
     model.eval()
     h, w = x.shape[-2:]
     scale = int(getattr(model, "scale", 1) or 1)
-    x = pad_to_multiple(x, model_multiple(model, pad_multiple))
+    x = pad_to_multiple(x, model_multiple(model, pad_multiple), pad_mode)
     matched, record = model(x, return_routing=True)
     count = min(r["probs"].shape[1] - r["indices"].shape[1] for r in record.values()) if record else 0
     outputs, components = [], []

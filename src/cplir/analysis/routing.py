@@ -137,10 +137,12 @@ class RoutingTable:
 
 @torch.no_grad()
 def collect_routing(model: nn.Module, datasets: Mapping[str, torch.utils.data.Dataset],
-                    device: torch.device = torch.device("cpu"), pad_multiple: Optional[int] = None) -> RoutingTable:
+                    device: torch.device = torch.device("cpu"), pad_multiple: Optional[int] = None,
+                    pad_mode: str = "reflect") -> RoutingTable:
     """Run ``model`` (eval mode) over every image of ``datasets`` (samples with ``lq`` (C, H, W), ``task``,
-    ``key``), padded as evaluation pads, and record what each prompt block selected. Tasks are prefixed by the
-    set name when there are several sets, as :func:`cplir.engine.evaluation.evaluate` does."""
+    ``key``), padded as evaluation pads (``pad_multiple``, ``pad_mode``), and record what each prompt block
+    selected. Tasks are prefixed by the set name when there are several sets, as
+    :func:`cplir.engine.evaluation.evaluate` does."""
     table = RoutingTable()
     if not getattr(model, "prompt_names", ()):
         return table
@@ -151,7 +153,7 @@ def collect_routing(model: nn.Module, datasets: Mapping[str, torch.utils.data.Da
     for set_name, dataset in datasets.items():
         for index in range(len(dataset)):
             sample = dataset[index]
-            x = pad_to_multiple(sample["lq"][None].to(device), multiple)
+            x = pad_to_multiple(sample["lq"][None].to(device), multiple, pad_mode)
             _, record = model(x, return_routing=True)
             table.tasks.append(sample["task"] if len(datasets) == 1 else f"{set_name}/{sample['task']}")
             table.keys.append(sample["key"])
@@ -164,8 +166,8 @@ def collect_routing(model: nn.Module, datasets: Mapping[str, torch.utils.data.Da
 
 
 def routing_calibration(model: nn.Module, datasets: Mapping[str, torch.utils.data.Dataset],
-                        device: torch.device = torch.device("cpu"),
-                        pad_multiple: Optional[int] = None) -> Optional[Dict[str, Dict[str, List[float]]]]:
+                        device: torch.device = torch.device("cpu"), pad_multiple: Optional[int] = None,
+                        pad_mode: str = "reflect") -> Optional[Dict[str, Dict[str, List[float]]]]:
     """The calibration of a trained model on ``datasets`` (None for a model without prompt blocks)."""
-    table = collect_routing(model, datasets, device, pad_multiple)
+    table = collect_routing(model, datasets, device, pad_multiple, pad_mode)
     return table.calibration() if table.blocks else None

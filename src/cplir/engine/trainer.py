@@ -204,7 +204,7 @@ class Trainer:
                             self.dist, self.autocast, num_workers=self.cfg.data.num_workers, pad_mode=e.pad_mode)
         self.last_per_task = per_task
         if self.iteration >= self.cfg.train.iterations and self.dist.is_main:
-            self.calibration = routing_calibration(model, self.val_sets, self.device, e.pad_multiple)
+            self.calibration = routing_calibration(model, self.val_sets, self.device, e.pad_multiple, e.pad_mode)
         results = flatten(per_task)
         self.logger.log("val", self.iteration, results, protocol=e.protocol,
                         weights="ema" if self.ema is not None else "model")
