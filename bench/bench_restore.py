@@ -107,10 +107,10 @@ def precision_and_ensemble_section(s: dict) -> None:
 
 
 def demo_model(quick: bool):
-    """The newest checkpoint of ``make demo`` (outputs/demo), else (with --quick) an untrained tiny model."""
+    """The newest checkpoint of the demo's CPL model (outputs/demo), else (with --quick) an untrained tiny model."""
     from cplir.models import load_model
 
-    found = sorted(Path("outputs/demo").glob("*/checkpoints/iter_*.pth"))
+    found = sorted(Path("outputs/demo").glob("embedded-three-task-cpl/checkpoints/iter_*.pth"))
     if found:
         return load_model(found[-1]), f"demo model {found[-1]}"
     if quick:

@@ -1,6 +1,5 @@
 """The embedded data set: offline loading, counts, split by scene, determinism, real depth for the motorcycle."""
 
-import importlib.util
 import os
 import socket
 import sys
@@ -21,7 +20,7 @@ from cplir.seeding import numpy_generator
 from test_data_check import printed_counts
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-TRAIN_VIEWS = 6 if importlib.util.find_spec("sklearn") else 4  # scikit-learn adds china and flower to train
+TRAIN_VIEWS = 4  # fixed, whatever else is installed
 TEST_VIEWS = 2
 THREE = ["denoise_15", "denoise_25", "denoise_50", "derain", "dehaze"]
 VARIANT_TASKS = {
@@ -136,6 +135,21 @@ def test_cdd11_haze_classes_carry_the_depth_too():
     records = load("train", variant="cdd11", tasks=["low_haze", "rain"])
     motorcycle = [r for r in records["low_haze"] if "motorcycle" in r.key]
     assert len(motorcycle) == 2 and all(r.depth is not None for r in motorcycle)
+
+
+def test_the_set_is_fixed_when_scikit_learn_is_installed_and_its_scenes_are_logged(tmp_path, monkeypatch, caplog):
+    images = tmp_path / "sklearn" / "datasets" / "images"  # a scikit-learn with its two photographs
+    images.mkdir(parents=True)
+    (tmp_path / "sklearn" / "__init__.py").write_text("")
+    for name in ("china.jpg", "flower.jpg"):
+        (images / name).write_bytes(b"")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    caplog.set_level("INFO", logger="cplir.data.benchmarks.embedded")
+    records = load("train")
+    assert {r.key for r in records["derain"]} == {"skimage/astronaut.png", "skimage/coffee.png",
+                                                  "skimage/motorcycle_left.png", "skimage/motorcycle_right.png"}
+    assert ("embedded three_task train: 3 scenes (astronaut, coffee, motorcycle), 4 views, 5 tasks, 20 records"
+            in caplog.messages)
 
 
 def test_missing_scikit_image_says_how_to_install_it(monkeypatch):

@@ -6,6 +6,8 @@ import torch.nn.functional as F
 
 from cplir.errors import CheckpointError, ConfigError, InputSizeError
 from cplir.losses import ContrastivePromptLoss, ModelContrastiveLoss, VGGFeatures, l1_loss
+from cplir.losses.contrastive_prompt import STANDARD_FLOOR, channel_scale
+from cplir.losses.pyramid import PixelGradientPyramid
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -143,6 +145,39 @@ def test_cpr_defaults_and_errors(vgg19, images, tmp_path, monkeypatch):
     monkeypatch.delenv("CPLIR_VGG19_WEIGHTS", raising=False)
     with pytest.raises(CheckpointError, match="CPLIR_VGG19_WEIGHTS"):
         ContrastivePromptLoss()
+
+
+def test_pixel_gradient_pyramid_has_colours_and_forward_differences_at_four_scales():
+    ramp = torch.arange(8.0).view(1, 1, 1, 8).expand(1, 3, 8, 8) / 8  # brightness rises by 1/8 per column
+    features = PixelGradientPyramid()(ramp)
+    assert list(features) == ["level0", "level1", "level2", "level3"]
+    assert [tuple(f.shape) for f in features.values()] == [(1, 9, 8, 8), (1, 9, 4, 4), (1, 9, 2, 2), (1, 9, 1, 1)]
+    level0, level1 = features["level0"], features["level1"]
+    torch.testing.assert_close(level0[:, :3], ramp)
+    assert (level0[:, 3:6, :, :-1] == 1 / 8).all() and (level0[:, 3:6, :, -1] == 0).all()  # dx, last column 0
+    assert (level0[:, 6:] == 0).all()  # no vertical change
+    assert torch.allclose(level1[:, 3:6, :, :-1], torch.tensor(2 / 8))  # pooled twice as coarse
+
+
+def test_download_free_feature_spaces_are_standardised_per_channel(vgg19, images):
+    restored, target, negatives = images
+    # The pyramid is linear and standardised: scaling every image by a constant leaves the loss unchanged.
+    pyramid = ContrastivePromptLoss(features="pyramid")
+    assert pyramid.vgg is None and pyramid.layer_weights == dict.fromkeys(PixelGradientPyramid().layers, 1.0)
+    out, scaled = pyramid(*images), pyramid(3 * restored, 3 * target, 3 * negatives)
+    torch.testing.assert_close(out["cpr"], scaled["cpr"])
+    # vgg_standardized = the raw VGG distance of features divided by the restored images' channel scales.
+    loss = cpr(vgg19, features="vgg_standardized")
+    plus = vgg19(restored)
+    scale = {name: channel_scale(f) for name, f in plus.items()}
+    pos = sum(w * ((plus[n] - vgg19(target)[n]) / scale[n]).square().mean() for n, w in loss.layer_weights.items())
+    torch.testing.assert_close(loss(*images)["pos"], pos)
+    features = torch.rand(2, 2, 4, 4, generator=torch.Generator().manual_seed(2))
+    features[:, 1] *= 1e-6  # a nearly silent channel is floored at a tenth of the mean scale, not blown up
+    std, scale = features.std(dim=(0, 2, 3)), channel_scale(features).flatten()
+    assert scale[0] == std[0] and scale[1].item() == pytest.approx(STANDARD_FLOOR * std.mean().item())
+    with pytest.raises(ConfigError, match="features"):
+        cpr(vgg19, features="lpips")
 
 
 def test_spn_sign_and_lambda_scaling(vgg16, images):

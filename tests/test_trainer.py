@@ -46,7 +46,7 @@ def test_training_run_writes_logs_checkpoints_and_config(data_root, tmp_path):
     assert [r["iteration"] for r in val] == [0, 3, 6] and all(r["protocol"] == "basicsr_rgb" for r in val)
     assert result["psnr"] == val[-1]["psnr"] and "denoise/psnr" in result
     header = read_log(run, "run")[0]
-    assert any("RANDOM VGG" in label for label in header["random_vgg"])
+    assert any("RANDOM VGG" in label for label in header["feature_labels"])
     state = load_training_checkpoint(run / "checkpoints" / "iter_00000006.pth")
     assert state["iteration"] == 6 and state["config"]["name"] == "tiny"
     assert state["ema"] is not None and state["objective"] == {}  # CPR keeps no state between steps

@@ -6,6 +6,7 @@ existing result unless given ``--overwrite``.
 """
 
 import argparse
+import logging
 import sys
 from typing import List, Optional
 
@@ -136,7 +137,16 @@ def _positive_int(value: str, option: str) -> int:
 def cmd_demo(args) -> int:
     from cplir.demo import run_demo
 
-    return run_demo(args.out)
+    return run_demo(args.out, overwrite=args.overwrite)
+
+
+def cmd_analyze(args) -> int:
+    from cplir.analysis.analyze import run_analyze
+
+    run_analyze(args.model, args.out, args.config, args.set, weights=args.weights, device=args.device,
+                max_images=args.max_images, residual_images=args.residual_images,
+                latency_repeats=args.latency_repeats)
+    return 0
 
 
 def cmd_data_check(args) -> int:
@@ -247,9 +257,27 @@ def build_parser() -> argparse.ArgumentParser:
     arch_args(p)
     p.set_defaults(func=cmd_restore)
 
-    p = sub.add_parser("demo", help="run the demo on the embedded data")
-    p.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
+    p = sub.add_parser("demo", help="train PromptIR and PromptIR+CPL on the embedded data and compare them")
+    p.add_argument("--out", default="outputs/demo",
+                   help="output folder (default: outputs/demo; an existing one is kept and a fresh name used)")
+    p.add_argument("--overwrite", action="store_true", help="replace the demo's earlier results in --out")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("analyze", help="what the prompts learned: routing entropy, selection, task-prompt mutual "
+                                       "information, selection and residual maps, cost table")
+    p.add_argument("--model", required=True, help="model file, training checkpoint or published weights")
+    p.add_argument("--config", help="config whose test sets to use (default: the training checkpoint's own)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set data.max_val_images=4 (repeatable)")
+    p.add_argument("--out", required=True, help="output folder for analysis.json, figures and report.html")
+    p.add_argument("--weights", choices=("ema", "model"), default="ema",
+                   help="which weights of a training checkpoint (default: ema)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--max-images", type=int, default=0, help="images per task (default: all)")
+    p.add_argument("--residual-images", type=int, default=1, help="images per task with residual maps (default: 1)")
+    p.add_argument("--latency-repeats", type=int, default=3,
+                   help="timed CPU forward passes per cost-table row; 0 skips the latency (default: 3)")
+    p.set_defaults(func=cmd_analyze)
 
     data = sub.add_parser("data", help="check, preview or synthesise a data set").add_subparsers(
         dest="data_command", required=True)
@@ -285,8 +313,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.Handler):
+    """cplir's log messages as plain lines on the current ``sys.stderr``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    log = logging.getLogger("cplir")
+    if not log.handlers:  # say which data a command reads (e.g. the embedded set's scenes)
+        log.addHandler(_StderrHandler())
+        log.setLevel(logging.INFO)
     try:
         return args.func(args)
     except CplirError as err:

@@ -105,6 +105,7 @@ class CPRConfig:
     form: str = "paper"  # cpr_defaults.FORMS
     distance: str = "l2"  # cpr_defaults.DISTANCES
     channel_norm: Optional[bool] = None  # None: the form's choice (paper: off, code: on)
+    features: str = "vgg"  # feature space φ: "vgg" (the papers'), "vgg_standardized" | "pyramid" (download-free)
     vgg: str = "vgg19"
     vgg_weights: str = ""  # path, "" to search the usual places, or "random" (tests and the embedded demo only)
     layers: List[str] = field(default_factory=lambda: list(DEFAULT_LAYERS))
@@ -363,6 +364,7 @@ CHOICES = {
     "loss.cpr.form": cpr_defaults.FORMS,
     "loss.cpr.distance": cpr_defaults.DISTANCES,
     "loss.cpr.vgg": VGG_ARCHS,
+    "loss.cpr.features": cpr_defaults.FEATURES,
 }
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
-from cplir.analysis.plots import image_grid
+from cplir.analysis.contact_sheet import image_grid
 from cplir.config import DataSource, load_config
 from cplir.data.benchmarks import (MAX_LISTED, SPLITS, DataReport, get_benchmark, list_benchmarks, scan_benchmark,
                                    verify_images)

@@ -12,7 +12,8 @@ def write_report(path, title: str, sections: Sequence[Tuple[str, List[Path], Opt
     path.parent.mkdir(parents=True, exist_ok=True)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%;"
-             "border:1px solid #ddd;margin:4px 0}pre{background:#f6f6f6;padding:8px}.note{color:#a33}</style>",
+             "border:1px solid #ddd;margin:4px 0}pre{background:#f6f6f6;padding:8px;white-space:pre-wrap}"
+             ".note{color:#a33}</style>",
              f"</head><body><h1>{html.escape(title)}</h1>"]
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in notes]
     for heading, images, text in sections:

@@ -63,6 +63,10 @@ class ObjectiveTerm(nn.Module):
         vgg = getattr(self, "vgg", None) or getattr(getattr(self, "loss", None), "vgg", None)
         return bool(vgg is not None and vgg.random_weights)
 
+    def feature_labels(self) -> List[str]:
+        """What every log and report must say about this term's feature network when it is not the papers'."""
+        return [f"{self.name}: RANDOM VGG weights (results not comparable to the papers)"] if self.random_vgg() else []
+
     def checkpoint_state(self) -> Optional[dict]:
         """What a training checkpoint must hold for an exact resume (None: nothing beyond fixed networks)."""
         return None
@@ -144,8 +148,16 @@ class CPRTerm(ObjectiveTerm):
         self.device_type = device_type
         self.loss = ContrastivePromptLoss(
             alpha=section.alpha, form=section.form, distance=section.distance, channel_norm=section.channel_norm,
-            layers=section.layers, layer_weights=section.layer_weights, vgg=_vgg_spec(section.vgg_weights),
-            arch=section.vgg, negative_grad=section.negative_grad)
+            layers=section.layers, layer_weights=section.layer_weights,
+            vgg=None if section.features == "pyramid" else _vgg_spec(section.vgg_weights), arch=section.vgg,
+            negative_grad=section.negative_grad, features=section.features)
+
+    def feature_labels(self) -> List[str]:
+        labels = super().feature_labels()
+        if self.section.features != "vgg":
+            labels.append(f"{self.name}: features {self.section.features} (download-free feature space instead of "
+                          "the papers' ImageNet VGG; see docs/benchmarks.md)")
+        return labels
 
     def negatives(self, inputs: StepInputs) -> torch.Tensor:
         """m mismatched-prompt restorations (m, B, C, H', W')."""

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from cplir.analysis.routing import routing_calibration
 from cplir.config import Config, dump_config, to_dict
 from cplir.data.benchmarks import load_benchmark
 from cplir.data.datasets import TrainingMix, build_train_loader, default_repeats
@@ -93,6 +94,7 @@ class Trainer:
         self.val_sets = build_test_sets(cfg, cfg.data.max_val_images)
         self.iteration = 0
         self.last_per_task: Dict[str, Dict[str, float]] = {}
+        self.calibration: Optional[dict] = None  # per-task prompt selection, measured by the final validation
         self.logger = RunLogger(self.run_dir, enabled=dist.is_main)
         if state is not None:
             self.load_state_dict(state, resume)
@@ -101,7 +103,7 @@ class Trainer:
             self.logger.start_fresh()
         if dist.is_main:
             self._write_config()
-            self.logger.log("run", self.iteration, {}, random_vgg=self.random_vgg_labels(),
+            self.logger.log("run", self.iteration, {}, feature_labels=self.feature_labels(),
                             world_size=dist.world_size, device=str(self.device), resumed_from=str(resume or ""),
                             config_changes={key: [old, new] for key, old, new in self.config_changes},
                             removed_temporaries=[str(path) for path in removed])
@@ -251,16 +253,18 @@ class Trainer:
         per_task = evaluate(model, self.val_sets, e.protocol, e.crop_border, e.pad_multiple, self.device,
                             self.dist, self.autocast, num_workers=self.cfg.data.num_workers, pad_mode=e.pad_mode)
         self.last_per_task = per_task
+        if self.iteration >= self.cfg.train.iterations and self.dist.is_main:
+            self.calibration = routing_calibration(model, self.val_sets, self.device, e.pad_multiple, e.pad_mode)
         results = flatten(per_task)
         self.logger.log("val", self.iteration, results, protocol=e.protocol,
                         weights="ema" if self.ema is not None else "model")
         return results
 
     # --- checkpoints ---------------------------------------------------------------------------------------------
-    def random_vgg_labels(self) -> List[str]:
-        """Which perceptual networks run with random (not ImageNet) weights, for logs and reports."""
-        return [f"{name}: RANDOM VGG weights (results not comparable to the papers)"
-                for name, term in self.objective.items() if term.random_vgg()]
+    def feature_labels(self) -> List[str]:
+        """How the loss terms' feature networks differ from the papers' (random VGG weights, a download-free
+        feature space), for logs and reports."""
+        return [label for term in self.objective.values() for label in term.feature_labels()]
 
     def state_dict(self) -> dict:
         return {
@@ -269,6 +273,7 @@ class Trainer:
             "config": to_dict(self.cfg),
             "model": self.net.state_dict(),
             "ema": self.ema.module.state_dict() if self.ema is not None else None,
+            "calibration": self.calibration,
             "objective": {name: term.checkpoint_state() for name, term in self.objective.items()
                           if term.checkpoint_state() is not None},
             "optimizer": self.optimizer.state_dict(),
@@ -304,6 +309,7 @@ class Trainer:
         if state["rng"].get("cuda") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.iteration = state["iteration"]
+        self.calibration = state.get("calibration")
 
     def save(self) -> Optional[Path]:
         """Write ``run_dir/checkpoints/iter_N.pth`` atomically (rank 0) and prune old ones."""

@@ -11,6 +11,17 @@ weighted 1/32, 1/16, 1/8, 1/4, 1, the usual choice of contrastive regularisation
 ``form="code"`` follows the published code instead: no positive term, negatives summed instead of averaged and
 VGG features normalised per channel; unlike that code (which by mistake counts only the last layer) every
 configured layer is counted. Each difference can also be switched on its own.
+
+Feature spaces φ (``features``; the papers use ImageNet VGG19, ``"vgg"``, the default). Nothing is downloaded, so
+without the ImageNet weights the VGG can only be random, and a random VGG's features are so small that the term
+barely moves the network (its gradient is 6e-5 of the L1 gradient at the embedded demo setting,
+docs/benchmarks.md). Two download-free spaces give it weight:
+
+* ``"vgg_standardized"``: the configured VGG, every channel divided by its standard deviation over the batch's
+  restored images (a constant of the step, floored at a tenth of the layer's mean so that nearly silent channels
+  are not blown up). Every channel then counts on one scale, whatever the scale of the weights;
+* ``"pyramid"``: a fixed pixel/gradient pyramid (:class:`~cplir.losses.pyramid.PixelGradientPyramid`, four
+  scales, equal weights; ``layers`` and ``layer_weights`` choose VGG layers only), standardised the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from cplir.errors import ConfigError, InputSizeError
+from cplir.losses.pyramid import PixelGradientPyramid
 from cplir.losses.vgg import DEFAULT_LAYERS, VGGFeatures, layer_weight_map, resolve_vgg, weighted_feature_distance
 
 DEFAULT_ALPHA = 0.01  # the paper's unified default (Sec. IV; Table XI: 0.003 is marginally best on three tasks)
@@ -33,6 +45,15 @@ _FORMS = {
     "code": {"positive": False, "negative_reduction": "sum", "channel_norm": True},
 }
 FORMS = tuple(_FORMS)
+FEATURES = ("vgg", "vgg_standardized", "pyramid")
+STANDARD_FLOOR = 0.1  # a channel's scale is at least this fraction of its layer's mean channel scale
+
+
+def channel_scale(features: Tensor) -> Tensor:
+    """(1, C, 1, 1) standard deviation of each channel of (B, C, H, W) features, floored at ``STANDARD_FLOOR``
+    times the mean over channels (no gradient: a constant of the step)."""
+    std = features.detach().float().std(dim=(0, 2, 3), keepdim=True)
+    return std.clamp_min(STANDARD_FLOOR * std.mean() + 1e-12)
 
 
 class ContrastivePromptLoss(nn.Module):
@@ -51,6 +72,7 @@ class ContrastivePromptLoss(nn.Module):
         arch: ``"vgg19"`` (CPLIR's) or ``"vgg16"``, when ``vgg`` is not a built network.
         negative_grad: let the gradient of ``−α·L_neg`` flow into the negatives (the paper text's reading,
             ``loss.cpr.negative_grad``); off: they are constants, as in the published code.
+        features: the feature space φ, ``"vgg"``, ``"vgg_standardized"`` or ``"pyramid"`` (module docstring).
     """
 
     def __init__(
@@ -66,8 +88,11 @@ class ContrastivePromptLoss(nn.Module):
         vgg: VGGFeatures | str | os.PathLike | None = None,
         arch: str = "vgg19",
         negative_grad: bool = False,
+        features: str = "vgg",
     ):
         super().__init__()
+        if features not in FEATURES:
+            raise ConfigError(f"unknown CPR features {features!r}; use one of {', '.join(FEATURES)}")
         if form not in _FORMS:
             raise ConfigError(f"unknown CPR form {form!r}; use 'paper' or 'code'")
         if distance not in DISTANCES:
@@ -79,12 +104,23 @@ class ContrastivePromptLoss(nn.Module):
         self.alpha = float(alpha)
         self.form = form
         self.distance = distance
-        self.layer_weights = layer_weight_map(layers, layer_weights)
+        self.features = features
+        if features == "pyramid":
+            self.phi: VGGFeatures | PixelGradientPyramid = PixelGradientPyramid()
+            self.layer_weights = dict.fromkeys(self.phi.layers, 1.0)
+        else:
+            self.layer_weights = layer_weight_map(layers, layer_weights)
+            self.phi = resolve_vgg(vgg, arch, tuple(self.layer_weights))
+        self.standardize = features != "vgg"
         self.channel_norm = defaults["channel_norm"] if channel_norm is None else bool(channel_norm)
         self.positive = defaults["positive"] if positive is None else bool(positive)
         self.negative_reduction = negative_reduction
-        self.vgg = resolve_vgg(vgg, arch, tuple(self.layer_weights))
         self.negative_grad = bool(negative_grad)
+
+    @property
+    def vgg(self) -> VGGFeatures | None:
+        """The VGG of φ (None for the pyramid)."""
+        return self.phi if isinstance(self.phi, VGGFeatures) else None
 
     def _distance(self, features_a: dict[str, Tensor], features_b: dict[str, Tensor]) -> Tensor:
         return weighted_feature_distance(
@@ -105,16 +141,20 @@ class ContrastivePromptLoss(nn.Module):
         m, batch = negatives.shape[0], restored.shape[0]
         if m == 0:
             raise InputSizeError("CPR needs at least one negative (m >= 1)")
-        # VGG with gradient on I+; y and the negatives are constants, so one no-grad pass serves them all (a joint
+        # φ with gradient on I+; y and the negatives are constants, so one no-grad pass serves them all (a joint
         # pass would run the VGG backward over 2 + m times the batch). Negatives that carry a graph
         # (loss.cpr.negative_grad) get their own pass with gradient.
-        plus = self.vgg(restored)
+        plus = self.phi(restored)
         negative_grad = self.negative_grad and negatives.requires_grad
         with torch.no_grad():
             constants = ([target] if self.positive else []) + ([] if negative_grad else [negatives.flatten(0, 1)])
-            features = self.vgg(torch.cat(constants)) if constants else {}
+            features = self.phi(torch.cat(constants)) if constants else {}
         offset = batch if self.positive else 0
-        source = self.vgg(negatives.flatten(0, 1)) if negative_grad else {n: f[offset:] for n, f in features.items()}
+        source = self.phi(negatives.flatten(0, 1)) if negative_grad else {n: f[offset:] for n, f in features.items()}
+        if self.standardize:  # one scale per channel, from I+, for every image of the step
+            scale = {name: channel_scale(f) for name, f in plus.items()}
+            plus, features, source = ({name: f / scale[name] for name, f in group.items()}
+                                      for group in (plus, features, source))
         minus = {name: f.unflatten(0, (m, batch)) for name, f in source.items()}
 
         per_negative = self._distance(minus, plus)  # (m,): Σ_l w_l·D(φ_l(I-_j), φ_l(I+)), Eq. 6

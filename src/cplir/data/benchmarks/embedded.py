@@ -18,13 +18,14 @@ benchmark registers (its own synthesis, or the stand-in for its real pairs). Opt
 * ``dehaze`` (standing in for RESIDE indoor) and ``derain`` (for SPA-Data): one task each.
 * ``sr_x2``, ``sr_x3``, ``sr_x4``: super-resolution, the LR input by MATLAB bicubic (records of scale s).
 
-Records per task: 4 in train (6 with scikit-learn) and 2 in test, except the five-task variant's test split, which
+Records per task: 4 in train and 2 in test, except the five-task variant's test split, which
 has ``denoise_25`` only (AdaIR's five-task table reports BSD68 at σ=25). Every record is synthesised
 (``synth``/``params``) with key ``PACKAGE/FILE`` (e.g. ``skimage/chelsea.png``), which seeds its degradation; a
 record whose degradation takes a depth map (haze, the CDD-11 classes) carries its scene's depth map when the
 scene has one. The training mix replicates every task once (the variants are demos, not the published mixes).
 """
 
+import logging
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
@@ -33,9 +34,11 @@ from cplir.data.benchmarks.registry import get_benchmark, register_benchmark
 from cplir.data.benchmarks.report import DataReport
 from cplir.data.benchmarks.sr import SR_TASKS
 from cplir.data.degradations import DEGRADATION_PARAMS, size_ratio
-from cplir.data.embedded import ROOT_NAME, scene_views
+from cplir.data.embedded import ROOT_NAME, SCENES, scene_views
 from cplir.data.records import PairRecord, TaskRecords
 from cplir.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 VARIANTS: Dict[str, Tuple[str, Optional[Tuple[str, ...]]]] = {
     "three_task": ("promptir_three_task", None),
@@ -79,4 +82,7 @@ def embedded(root: Path, split: str, report: DataReport, *, variant="three_task"
         records[task] = [PairRecord(task=task, clean=clean, synth=recipe.synth, params=dict(recipe.params), key=key,
                                     depth=depth if takes_depth else None, scale=size_ratio(recipe.synth, recipe.params))
                          for key, clean, depth in views]
+    scenes = [scene.name for scene in SCENES if scene.split == split]
+    logger.info("embedded %s %s: %d scenes (%s), %d views, %d tasks, %d records", variant, split, len(scenes),
+                ", ".join(scenes), len(views), len(records), sum(map(len, records.values())))
     return records
