@@ -1,4 +1,4 @@
-"""Restormer and NAFNet with and without CPL: forward time and training-step time, ratios measured in one run.
+"""Decoder-prompted backbones with and without CPL: forward time and training-step time, ratios in one run.
 
 Per backbone three variants: the published network (``prompt=None``, L1 loss), the network with Sparse Prompt
 Modules in its decoder (``prompt="sparse"``, L1) and CPL (sparse prompts + CPR with m=4 negatives decoded from the
@@ -21,9 +21,13 @@ from cplir.losses import ContrastivePromptLoss  # noqa: E402
 from cplir.models import build_model  # noqa: E402
 
 PRESETS = {
-    "default": {"restormer": {}, "nafnet": {}},  # published defaults (NAFNet: GoPro width 32)
+    # published defaults (NAFNet: GoPro width 32; MambaIR: MambaIRUNet, real-denoising configuration)
+    "default": {"restormer": {}, "nafnet": {}, "drsformer": {}, "fsnet": {}, "mambair": {}},
     "tiny": {"restormer": dict(dim=16, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1),
-             "nafnet": dict(width=16, enc_blk_nums=(1, 1, 1), dec_blk_nums=(1, 1, 1))},
+             "nafnet": dict(width=16, enc_blk_nums=(1, 1, 1), dec_blk_nums=(1, 1, 1)),
+             "drsformer": dict(dim=16, num_blocks=(1, 1, 1, 1), heads=(1, 2, 2, 4)),
+             "fsnet": dict(num_res=4, base_channel=16),
+             "mambair": dict(dim=32, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1, mlp_ratio=1.0, d_state=4)},
 }
 VARIANTS = {"plain": None, "spm": "sparse", "cpl": "sparse"}
 
@@ -60,6 +64,7 @@ def main():
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batch", type=int, default=1, help="training-step batch")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", nargs="+", choices=tuple(PRESETS["default"]), default=tuple(PRESETS["default"]))
     parser.add_argument("--quick", action="store_true", help="tiny models, 32x32, one repeat: a smoke test")
     args = parser.parse_args()
     if args.quick:
@@ -67,13 +72,16 @@ def main():
     x = torch.rand(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.preset} configs; forward 1x3x"
           f"{args.size}x{args.size}, step batch {args.batch}; CPR m=4, VGG19 relu1_1..relu5_1 (random weights)")
-    for name, arch in PRESETS[args.preset].items():
+    for name in args.models:
+        arch = PRESETS[args.preset][name]
         fwd, nets = forward_times(name, arch, x, args.repeats)
-        step = step_times(name, arch, args.batch, args.size, args.repeats)
+        # FSNet's dynamic filters hold a BatchNorm over one value per sample: it trains with batches of 2 or more
+        batch = max(args.batch, 2) if name == "fsnet" else args.batch
+        step = step_times(name, arch, batch, args.size, args.repeats)
         print(f"{name:9s} params {count(nets['plain']):>11,d} -> {count(nets['spm']):>11,d} with prompts")
         print(f"  forward   plain {fwd['plain'] * 1e3:8.1f} ms  +SPM {fwd['spm'] * 1e3:8.1f} ms  "
               f"ratio {fwd['spm'] / fwd['plain']:.2f}")
-        print(f"  train     plain {step['plain'] * 1e3:8.1f} ms  +SPM {step['spm'] * 1e3:8.1f} ms "
+        print(f"  train (batch {batch}) plain {step['plain'] * 1e3:8.1f} ms  +SPM {step['spm'] * 1e3:8.1f} ms "
               f"({step['spm'] / step['plain']:.2f}x)  +CPL {step['cpl'] * 1e3:8.1f} ms "
               f"({step['cpl'] / step['plain']:.2f}x)")
 

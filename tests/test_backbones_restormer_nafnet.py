@@ -1,22 +1,14 @@
-"""Restormer and NAFNet: state-dict layout, outputs and gradients equal to the published implementations; their
-decoder prompts, CPR negatives and a CPR training run."""
+"""Restormer and NAFNet: gradients equal to the published implementation, parameter counts, sizes, where their
+prompts sit, argument checks. Outputs, prompts, negatives and CPR training of every decoder-prompted backbone:
+tests/test_decoder_prompts.py."""
 
 import pytest
 import torch
 
-from cplir.engine.distributed import DistInfo
-from cplir.engine.prompt_negatives import draw_negative_choices, prompt_negatives_batched, prompt_negatives_naive
-from cplir.engine.run_log import read_log
-from cplir.engine.trainer import run_training
 from cplir.errors import ConfigError, InputSizeError
 from cplir.models import build_model, check_supports_cpr
-from golden import fill_deterministic, load_golden, state_shapes
-from trainer_fixtures import make_paired_tree, tiny_config
-
-CPR = {"loss__cpr__enabled": True, "loss__cpr__vgg_weights": "random", "loss__cpr__num_negatives": 2,
-       "loss__cpr__layers": ["relu1_1"], "loss__cpr__layer_weights": [1.0]}
-
-GOLDEN = {"restormer_tiny": "restormer", "restormer_dual_pixel": "restormer", "nafnet_tiny": "nafnet"}
+from golden import fill_deterministic
+from prompted_backbones import TINY, golden_model, tiny
 
 # Measured from the published code (swz30/Restormer restormer_arch.py, megvii-research/NAFNet NAFNet_arch.py).
 PUBLISHED_COUNTS = [
@@ -32,25 +24,9 @@ PUBLISHED_COUNTS = [
 ]
 
 
-def golden_model(name):
-    ref = load_golden(name)
-    model = build_model(GOLDEN[name], **ref["kwargs"])
-    assert state_shapes(model) == ref["shapes"]  # the published keys, each with the published shape
-    return fill_deterministic(model).eval(), ref
-
-
-@pytest.mark.parametrize("name", sorted(GOLDEN))
-def test_output_equals_published(name):
-    model, ref = golden_model(name)
-    with torch.no_grad():
-        out = model(ref["input"])
-    assert out.shape == ref["output"].shape
-    torch.testing.assert_close(out, ref["output"], atol=1e-5, rtol=1e-4)
-
-
 def test_nafnet_gradients_equal_published_custom_autograd():
     # The published LayerNorm2d has a hand-written backward; ours relies on autograd of the same formula.
-    model, ref = golden_model("nafnet_tiny")
+    model, ref = golden_model("nafnet_tiny", "nafnet")
     x = ref["input"].clone().requires_grad_(True)
     (model(x) * ref["output_weights"]).sum().backward()
     torch.testing.assert_close(x.grad, ref["input_grad"], atol=1e-5, rtol=1e-4)
@@ -104,21 +80,6 @@ def test_bad_architecture_arguments_are_config_errors(name, kwargs, words):
 
 
 # --- prompts in the decoder ------------------------------------------------------------------------------------
-TINY = {
-    "restormer": dict(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 1, 2, 2],
-                      prompt_sizes=[8, 4, 2]),
-    "nafnet": dict(width=8, middle_blk_num=1, enc_blk_nums=[1, 1, 1], dec_blk_nums=[1, 1, 1], prompt_sizes=[8, 4, 2]),
-}
-
-
-def tiny(name, prompt, **kwargs):
-    torch.manual_seed(0)
-    args = dict(TINY[name], **kwargs)
-    if prompt is None:
-        args.pop("prompt_sizes")
-    return build_model(name, prompt=prompt, **args).eval()
-
-
 def test_restormer_prompts_sit_where_promptir_has_them():
     # At the defaults the prompt blocks and their fusion blocks have PromptIR's published sizes; only the 1x1
     # reduction of the latent differs (back to 8·dim here, to 4·dim in PromptIR).
@@ -130,16 +91,6 @@ def test_restormer_prompts_sit_where_promptir_has_them():
     assert [count(getattr(model, f"fuse{i}").block) for i in (1, 2, 3)] == [319_014, 1_251_802, 5_991_652]
     assert [count(getattr(model, f"fuse{i}").reduce) for i in (1, 2, 3)] == [15_360, 61_440, 704 * 384]
     assert count(model) == 37_521_223
-
-
-@pytest.mark.parametrize("name", ["restormer", "nafnet"])
-def test_published_weights_load_into_the_prompted_network(name):
-    plain, prompted = tiny(name, None), tiny(name, "sparse")
-    published = state_shapes(plain)
-    assert {k: v for k, v in state_shapes(prompted).items() if k in published} == published
-    result = prompted.load_state_dict(fill_deterministic(plain).state_dict(), strict=False)
-    assert not result.unexpected_keys
-    assert result.missing_keys and all(k.startswith(("prompt", "fuse")) for k in result.missing_keys)
 
 
 def test_nafnet_prompt_levels():
@@ -154,52 +105,12 @@ def test_nafnet_prompt_levels():
         [(5, 32, 64, 64), (5, 64, 32, 32), (5, 128, 16, 16), (5, 256, 8, 8)]
 
 
-@pytest.mark.parametrize("name", ["restormer", "nafnet"])
-@pytest.mark.parametrize("prompt", ["dense", "sparse"])
-def test_prompted_forward_reports_routing_of_every_block(name, prompt):
-    model = tiny(name, prompt)
-    x = torch.rand(2, 3, 16, 24, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        out, routing = model(x, return_routing=True)
-        plain = tiny(name, None)(x)
-    assert out.shape == x.shape and list(routing) == list(model.prompt_names)
-    for r in routing.values():
-        assert r["probs"].shape == (2, 5) and r["indices"].shape == (2, 1)
-        torch.testing.assert_close(r["probs"].sum(1), torch.ones(2))
-    assert not torch.allclose(out, plain, atol=1e-3)  # the prompts change the output
-
-
 def test_prompted_nafnet_still_takes_any_size():
     model = tiny("nafnet", "sparse")
     x = torch.rand(1, 3, 13, 19)
     with torch.no_grad():
         assert model(x).shape == x.shape
         assert model(x, mismatch=torch.Generator().manual_seed(0)).shape == x.shape
-
-
-@pytest.mark.parametrize("name, per_pass", [("nafnet", 0), ("nafnet", 1), ("restormer", 1)])
-def test_batched_negatives_equal_the_naive_path(name, per_pass):
-    model = tiny(name, "sparse")
-    x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(2))
-    draws = draw_negative_choices(4, len(model.prompt_names), 3, torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        positive, feats = model(x, return_features=True)
-    batched = prompt_negatives_batched(model, feats, x, draws, per_pass)
-    naive = prompt_negatives_naive(model, x, draws)
-    assert batched.shape == (4, 3, 3, 16, 16)
-    torch.testing.assert_close(batched, naive, atol=1e-5, rtol=1e-5)
-    assert (naive - positive).abs().amax() > 1e-3  # mismatched prompts give other images
-
-
-def test_nafnet_with_sparse_prompts_trains_with_cpr(tmp_path):
-    data_root = make_paired_tree(tmp_path / "pairs", n=4)
-    args = dict(TINY["nafnet"], prompt="sparse")
-    cfg = tiny_config(data_root, tmp_path / "runs", model={"name": "nafnet", "args": args}, **CPR,
-                      train__iterations=2, train__val_every=0, train__save_every=2)
-    run_training(cfg, DistInfo(), progress=False)
-    logged = read_log(cfg.run_dir, "train")
-    assert [r["iteration"] for r in logged] == [1, 2]
-    assert all(r["cpr_neg"] > 0 and r["loss"] == pytest.approx(r["l1"] + r["cpr"], rel=1e-5) for r in logged)
 
 
 @pytest.mark.parametrize("name, kwargs, words", [

@@ -21,6 +21,9 @@ PUBLISHED_ARCH = {
     "cplir": {"dim": 48, "num_blocks": [4, 6, 6, 8]},
     "restormer": {"dim": 48, "num_blocks": [4, 6, 6, 8], "num_refinement_blocks": 4},
     "nafnet": {"width": 32, "middle_blk_num": 1, "enc_blk_nums": [1, 1, 1, 28], "dec_blk_nums": [1, 1, 1, 1]},
+    "drsformer": {"dim": 48, "num_blocks": [4, 6, 6, 8], "heads": [1, 2, 4, 8]},
+    "fsnet": {"num_res": 16, "base_channel": 32, "base_size": None},
+    "mambair": {"dim": 48, "num_blocks": [4, 6, 6, 8], "num_refinement_blocks": 4, "mlp_ratio": 1.5},
 }
 
 # Training samples per epoch, as documented in the benchmark bases (published counts).
@@ -69,6 +72,8 @@ def test_the_shipped_set_is_complete():
             "embedded-seven-task-cpl", "embedded-mclir"} <= names
     assert {"nafnet-five-task", "nafnet-cpl-five-task", "restormer-seven-task", "embedded-three-task-nafnet-cpl",
             "embedded-three-task-restormer-cpl"} <= names
+    for backbone in ("drsformer", "fsnet", "mambair"):  # CPL Table X
+        assert {f"{backbone}-five-task", f"{backbone}-cpl-five-task", f"embedded-three-task-{backbone}-cpl"} <= names
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
@@ -186,6 +191,8 @@ def test_quoted_paper_numbers_come_from_the_table(path):
         "promptir-cdd11": "promptir/cdd11", "cpl-cdd11": "cpl/cdd11", "cpl-cdd11-p10": "cpl/cdd11_p10",
         "cpl-cdd11-p15": "cpl/cdd11_p15", "mclir-cpl-three-task": "cpl/three_task",
         "nafnet-five-task": "nafnet/five_task", "nafnet-cpl-five-task": ("cpl/nafnet_five_task", "nafnet/five_task"),
+        **{f"{b}-five-task": f"{b}/five_task" for b in ("drsformer", "fsnet", "mambair")},
+        **{f"{b}-cpl-five-task": (f"cpl/{b}_five_task", f"{b}/five_task") for b in ("drsformer", "fsnet", "mambair")},
     }
     cfg = load_config(path)
     numbers = re.findall(r"\b\d+\.\d{2,}\b", re.sub(r"(arXiv |α=)\S+", "", cfg.reproduces))
@@ -197,7 +204,7 @@ def test_quoted_paper_numbers_come_from_the_table(path):
     assert all(r.quote() in cfg.reproduces for r in results)
     assert set(numbers) <= {n for r in results for n in re.findall(r"\d+\.\d+", r.quote())}
     result = results[0]
-    if path.stem.startswith(("promptir-", "cpl-", "nafnet-")):
+    if path.stem.startswith(("promptir-", "cpl-", "nafnet-", "drsformer-", "fsnet-", "mambair-")):
         assert (cfg.eval.protocol, cfg.eval.crop_border) == (result.protocol, result.crop_border)
         assert result.protocol in cfg.reproduces
 
@@ -232,19 +239,25 @@ def test_mclir_configs_use_the_published_spn_settings():
     assert derain.model.name == "promptir" and derain.data.repeats == {"derain": 120}
 
 
+# The Table X demos train on 32x32 crops; MambaIR's channel attention needs a width of at least 30 (dim 32).
+SMALL_CROP = {"embedded-three-task-drsformer-cpl", "embedded-three-task-fsnet-cpl", "embedded-three-task-mambair-cpl"}
+MAX_PARAMS = {"embedded-three-task-mambair-cpl": 5_000_000}
+
+
 @pytest.mark.parametrize("path", [p for p in SHIPPED if p.stem.startswith("embedded-")], ids=lambda p: p.stem)
 def test_embedded_configs_are_tiny_and_build(path):
     cfg = load_config(path)
     d, t = cfg.data, cfg.train
-    assert (d.crop_size, d.batch_size, d.num_workers, d.max_val_images) == (64, 4, 0, 4)
+    crop = 32 if path.stem in SMALL_CROP else 64
+    assert (d.crop_size, d.batch_size, d.num_workers, d.max_val_images) == (crop, 4, 0, 4)
     assert 100 <= t.iterations <= 500 and t.val_every == 50 and t.ema_decay == 0.99
     assert d.train.benchmark == "embedded" and all(s.benchmark == "embedded" for s in d.test)
     assert d.train.options["variant"] == d.test[0].options["variant"]
     torch.manual_seed(0)
     net = build_model(cfg.model.name, **cfg.model.args)
-    assert sum(p.numel() for p in net.parameters()) < 2_000_000
+    assert sum(p.numel() for p in net.parameters()) < MAX_PARAMS.get(path.stem, 2_000_000)
     with torch.no_grad():
-        assert net(torch.rand(1, 3, d.crop_size, d.crop_size)).shape == (1, 3, 64, 64)
+        assert net(torch.rand(2, 3, crop, crop)).shape == (2, 3, crop, crop)  # FSNet refuses to train on one image
 
 
 def test_embedded_variants_and_alphas():
@@ -299,7 +312,10 @@ def test_a_mapping_marked_delete_replaces_the_inherited_one(tmp_path):
 
 def test_backbone_configs_build_the_published_networks():
     counts = {"nafnet-five-task": 17_111_907, "restormer-seven-task": 26_126_644,
-              "nafnet-cpl-five-task": 25_183_127}  # GoPro width-32 NAFNet + four sparse prompt blocks
+              "nafnet-cpl-five-task": 25_183_127,  # GoPro width-32 NAFNet + four sparse prompt blocks
+              "drsformer-five-task": 33_655_424, "fsnet-five-task": 13_275_689, "mambair-five-task": 26_779_480,
+              "drsformer-cpl-five-task": 47_079_687, "fsnet-cpl-five-task": 16_945_459,
+              "mambair-cpl-five-task": 38_040_822}
     for stem, expected in counts.items():
         cfg = load_config(CONFIGS / f"{stem}.yaml")
         with torch.device("meta"):
@@ -311,8 +327,9 @@ def test_backbone_configs_build_the_published_networks():
     assert load_config(CONFIGS / "nafnet-five-task.yaml").data == load_config(CONFIGS / "promptir-five-task.yaml").data
 
 
-def test_table_x_nafnet_rows_differ_only_in_cpl():
-    cpl, plain = (to_dict(load_config(CONFIGS / f"nafnet{s}-five-task.yaml")) for s in ("-cpl", ""))
+@pytest.mark.parametrize("backbone", ["nafnet", "drsformer", "fsnet", "mambair"])
+def test_table_x_rows_differ_only_in_cpl(backbone):
+    cpl, plain = (to_dict(load_config(CONFIGS / f"{backbone}{s}-five-task.yaml")) for s in ("-cpl", ""))
     assert cpl["model"]["args"] == dict(plain["model"]["args"], prompt="sparse", num_prompts=5, top_k=1,
                                         renormalize=False)
     assert cpl["loss"]["cpr"]["enabled"] and cpl["loss"]["cpr"]["alpha"] == 0.01
@@ -323,12 +340,14 @@ def test_table_x_nafnet_rows_differ_only_in_cpl():
     assert dict(cpl["data"], batch_size=8) == plain["data"]
 
 
-@pytest.mark.parametrize("backbone", ["nafnet", "restormer"])
-def test_embedded_backbone_cpl_is_the_cpl_demo_with_another_model(backbone):
+@pytest.mark.parametrize("backbone, crop", [("nafnet", 64), ("restormer", 64), ("drsformer", 32), ("fsnet", 32),
+                                            ("mambair", 32)])
+def test_embedded_backbone_cpl_is_the_cpl_demo_with_another_model(backbone, crop):
     embedded = to_dict(load_config(CONFIGS / f"embedded-three-task-{backbone}-cpl.yaml"))
     reference = to_dict(load_config(CONFIGS / "embedded-three-task-cpl.yaml"))
     assert embedded["model"]["name"] == backbone and embedded["model"]["args"]["prompt"] == "sparse"
-    for key in ("data", "train", "eval", "loss"):
+    assert embedded["data"] == dict(reference["data"], crop_size=crop)  # the Table X demos: smaller crops, speed
+    for key in ("train", "eval", "loss"):
         assert embedded[key] == reference[key], key
 
 

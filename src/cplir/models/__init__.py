@@ -1,9 +1,12 @@
 """Backbones, prompt modules, the model registry and checkpoint import."""
 
 from cplir.models.dehazeformer import DehazeFormer, dehazeformer_preset
+from cplir.models.drsformer import DRSformer
 from cplir.models.edsr import EDSR
 from cplir.models.ffanet import FFANet
+from cplir.models.fsnet import FSNet
 from cplir.models.idt import IDT
+from cplir.models.mambair import MambaIRUNet
 from cplir.models.model_file import load_model, read_model_file, save_model
 from cplir.models.nafnet import NAFNet
 from cplir.models.prompt_block import PromptGenBlock
@@ -83,4 +86,4 @@ __all__ = ["PromptIR", "Restormer", "NAFNet", "PromptGenBlock", "SparsePromptMod
            "PromptedBackbone", "PromptContext", "PromptOutput", "check_input_size", "check_supports_cpr",
            "sparse_prompt_blocks", "build_model", "build_model_skeleton", "list_models", "register_model",
            "load_weights", "read_state_dict", "load_model", "save_model", "read_model_file", "FFANet", "DehazeFormer",
-           "SwinIR", "IDT", "EDSR"]
+           "SwinIR", "IDT", "EDSR", "DRSformer", "FSNet", "MambaIRUNet"]

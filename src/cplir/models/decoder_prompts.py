@@ -6,7 +6,7 @@ Before each upsampling of the decoder, the prompt block reads the feature (B, c,
 backbone's published weights still load (strict=False; only the prompt layers are new). See docs/backbones.md.
 """
 
-from typing import Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 from torch import nn
@@ -67,3 +67,21 @@ class DecoderPromptedBackbone(PromptedBackbone):
         if not self.prompt_names:
             return feature
         return getattr(self, f"fuse{level}")(feature, ctx.prompt(f"prompt{level}", feature))
+
+    def add_prompts(self, prompt: Optional[str], widths: Dict[int, int], prompt_dims: Sequence[int],
+                    prompt_sizes: Sequence[int], fusion_block: Callable[[int], nn.Module], num_prompts: int = 5,
+                    top_k: int = 1, renormalize: bool = False, bias: bool = False) -> None:
+        """Prompts at every level n of ``widths`` ({n: width of the feature read there}, in decoder order), or
+        none when ``prompt`` is None. ``prompt_dims[n-1]`` and ``prompt_sizes[n-1]`` are level n's prompt width
+        and component size; ``fusion_block(width)`` builds the backbone's own block at the fused width."""
+        check_prompt_kind(prompt)
+        self.prompt_names = tuple(f"prompt{n}" for n in widths) if prompt else ()
+        if not prompt:
+            return
+        if len(prompt_dims) != len(widths) or len(prompt_sizes) != len(widths):
+            raise ConfigError(f"prompt_dims and prompt_sizes need one entry per prompt block ({len(widths)}: "
+                              f"prompt1..prompt{len(widths)}), got {list(prompt_dims)} and {list(prompt_sizes)}")
+        for n, width in widths.items():
+            p_dim = prompt_dims[n - 1]
+            block = make_prompt_block(prompt, p_dim, num_prompts, prompt_sizes[n - 1], width, top_k, renormalize)
+            self.add_prompt(n, block, PromptFusion(fusion_block(width + p_dim), width, p_dim, bias))
