@@ -87,7 +87,8 @@ def test_which_basicsr_weights_are_loaded_is_a_visible_choice(data_root, tmp_pat
     assert a["lpips"] == "n/a" and "alexnet-owt-7be5be79.pth" in a["lpips_note"]
     assert "lpips" not in a["tasks"]["denoise"]
     rows = (tmp_path / "a" / "results.csv").read_text().splitlines()
-    assert rows[0] == "task,images,psnr,ssim,lpips,protocol,crop_border" and rows[1].split(",")[4] == "n/a"
+    assert rows[0] == "task,images,psnr,ssim,lpips,input_psnr,input_ssim,protocol,crop_border"
+    assert rows[1].split(",")[4] == "n/a"
 
 
 def test_basicsr_weights_choice_follows_basicsr():

@@ -89,7 +89,7 @@ def test_two_sets_of_one_folder_are_both_scored(run, tmp_path, capsys):
                                  "ffn_expansion_factor=-1", "num_refinement_blocks=-1", "prompt_dims=[1,2]",
                                  "bias=3"])
 def test_bad_model_arguments_are_one_line(arg, capsys, tmp_path):
-    one_line_error(capsys, ["models", "--count", "--arg", arg])
+    one_line_error(capsys, ["models", "cplir", "--count", "--arg", arg])
     cfg = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, tmp_path))
     line = one_line_error(capsys, ["train", "--config", str(cfg), "--set", f"model.args.{arg}"])
     assert "model 'cplir'" in line and "Traceback" not in line
@@ -163,13 +163,13 @@ def test_damaged_checkpoint_entries_are_one_line(run, tmp_path, capsys, change, 
 
 
 def test_running_out_of_memory_names_the_image_and_suggests_tiles(monkeypatch):
-    def exhausted(model, x, multiple=None):
+    def exhausted(model, x, multiple=None, mode="reflect"):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you "
                            "tried to allocate 9000000000 bytes.")
 
     monkeypatch.setattr(evaluation, "run_padded", exhausted)
     with pytest.raises(InputSizeError, match=r"restoring set/task/a\.png \(40x30\) needs more memory.*--tile"):
-        evaluation._restore(None, torch.zeros(1, 3, 30, 40), 8, contextlib.nullcontext, "set/task/a.png")
+        evaluation._restore(None, torch.zeros(1, 3, 30, 40), 8, "reflect", contextlib.nullcontext, "set/task/a.png")
 
 
 def test_results_are_written_as_each_set_finishes(run, tmp_path, capsys, monkeypatch):
@@ -180,11 +180,11 @@ def test_results_are_written_as_each_set_finishes(run, tmp_path, capsys, monkeyp
     calls = []
     real = evaluation.run_padded
 
-    def failing_late(model, x, multiple=None):
+    def failing_late(model, x, multiple=None, mode="reflect"):
         calls.append(1)
         if len(calls) > 8:  # the first set has 8 images
             raise InputSizeError("a failure in the second set")
-        return real(model, x, multiple)
+        return real(model, x, multiple, mode)
 
     monkeypatch.setattr(evaluation, "run_padded", failing_late)
     assert main(["test", "--checkpoint", str(ckpt), "--set", tests, "--out", str(tmp_path), "--device", "cpu"]) == 2
