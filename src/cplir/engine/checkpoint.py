@@ -97,9 +97,9 @@ def load_training_checkpoint(path: Union[str, Path]) -> dict:
     path = Path(path)
     state = load_checkpoint_file(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        kind = "a model file" if isinstance(state, dict) and "spec" in state else "not a training checkpoint"
-        raise CheckpointError(f"{path} is {kind}: a cplir training checkpoint (run_dir/checkpoints/iter_N.pth) is "
-                              "needed here; to start from trained weights, use them as pretrained weights instead")
+        kind = "a model file" if isinstance(state, dict) and "spec" in state else "weights"
+        raise CheckpointError(f"{path} is not a cplir training checkpoint (run_dir/checkpoints/iter_N.pth) but {kind}; "
+                              "to start from trained weights, use them as pretrained weights instead")
     return state
 
 
