@@ -272,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder for analysis.json, figures and report.html")
     p.add_argument("--weights", choices=("ema", "model"), default="ema",
                    help="which weights of a training checkpoint (default: ema)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where to run the model (default: auto, CUDA when available)")
     p.add_argument("--max-images", type=int, default=0, help="images per task (default: all)")
     p.add_argument("--residual-images", type=int, default=1, help="images per task with residual maps (default: 1)")
     p.add_argument("--latency-repeats", type=int, default=3,
