@@ -112,6 +112,8 @@ def test_analyze_a_model_file_end_to_end(two_tasks, tmp_path, tiny_published, ca
             "figures/residual_maps.png"} <= set(images)
     assert all((out / image).stat().st_size > 1000 for image in images)
     assert "mutual information" in html and "Table IX" in html
+    assert main(["analyze", "--model", str(model_file), "--config", str(two_tasks), "--out", str(out)]) == 2
+    assert "already holds analysis.json, report.html, figures" in capsys.readouterr().err  # nothing replaced
 
 
 class Plain(PromptedBackbone):
@@ -124,10 +126,15 @@ class Plain(PromptedBackbone):
 
 
 def test_a_plain_backbone_is_said_to_have_no_prompts(two_tasks, tmp_path, capsys):
+    config = tmp_path / "plain.yaml"
+    config.write_text(yaml.safe_dump({**yaml.safe_load(two_tasks.read_text()), "model": {"name": "plain_toy"}}))
     register_model("plain_toy")(Plain)
     try:
         model_file = save_model(build_model("plain_toy"), tmp_path / "plain.pth")
         assert main(["analyze", "--model", str(model_file), "--config", str(two_tasks), "--out", str(tmp_path),
+                     "--latency-repeats", "0"]) == 2  # the config describes another model: refused, as by test
+        assert "holds a 'plain_toy' model but the config describes 'cplir'" in capsys.readouterr().err
+        assert main(["analyze", "--model", str(model_file), "--config", str(config), "--out", str(tmp_path),
                      "--latency-repeats", "0"]) == 0
     finally:
         registry._MODELS.pop("plain_toy")

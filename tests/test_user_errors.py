@@ -102,10 +102,12 @@ def test_pad_multiple_must_be_positive(value, tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the machine has CUDA")
-def test_device_cuda_without_cuda_is_one_line(run, capsys):
+def test_device_cuda_without_cuda_is_one_line(run, tmp_path, capsys):
     cfg, ckpt = run
     line = one_line_error(capsys, ["test", "--checkpoint", str(ckpt), "--device", "cuda"])
     assert "--device cuda needs a GPU" in line and "--device cpu" in line
+    line = one_line_error(capsys, ["analyze", "--model", str(ckpt), "--out", str(tmp_path), "--device", "cuda"])
+    assert "--device cpu" in line
 
 
 def test_a_config_that_is_not_utf8_is_one_line(tmp_path, capsys):

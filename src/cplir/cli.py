@@ -145,7 +145,7 @@ def cmd_analyze(args) -> int:
 
     run_analyze(args.model, args.out, args.config, args.set, weights=args.weights, device=args.device,
                 max_images=args.max_images, residual_images=args.residual_images,
-                latency_repeats=args.latency_repeats)
+                latency_repeats=args.latency_repeats, overwrite=args.overwrite)
     return 0
 
 
@@ -273,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", choices=("ema", "model"), default="ema",
                    help="which weights of a training checkpoint (default: ema)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                   help="where to run the model (default: auto, CUDA when available)")
+                   help="where to run the model (default: auto, CUDA when available); latency is CPU time")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier analysis in --out")
     p.add_argument("--max-images", type=int, default=0, help="images per task (default: all)")
     p.add_argument("--residual-images", type=int, default=1, help="images per task with residual maps (default: 1)")
     p.add_argument("--latency-repeats", type=int, default=3,

@@ -8,8 +8,10 @@ Writes to the output folder ``analysis.json`` (plain keys: ``entropy_bits``, ``s
 * residual maps: one image per task restored with the matched and with each mismatched prompt (Fig. 5);
 * the cost table: parameters, FLOPs and CPU latency of dense and sparse prompts with P = 5, 10, 15 (Table IX).
 
-The model comes from the file (a model file, training checkpoint or published weights, :func:`load_model`); the
-config only supplies the test sets and the metric protocol. A training checkpoint carries its own config.
+The model file (a model file, training checkpoint or published weights) is read as ``cplir test`` reads it: a
+training checkpoint carries its own config, others need ``--config``, and a config describing another model than
+the file's is refused (:mod:`cplir.engine.testing`). An earlier analysis in the output folder is replaced only
+with ``overwrite``.
 """
 
 import json
@@ -26,24 +28,13 @@ from cplir.analysis.cost import INPUT_SIZE, cost_table, count_flops, count_param
 from cplir.analysis.report import write_report
 from cplir.analysis.residuals import mismatched_outputs
 from cplir.analysis.routing import RoutingTable, collect_routing
-from cplir.config import Config, apply_overrides, config_from_dict, load_config
-from cplir.engine.checkpoint import FORMAT
+from cplir.config import Config
 from cplir.engine.evaluation import build_test_sets
+from cplir.engine.testing import config_for_checkpoint, load_for_inference
+from cplir.inference.precision import resolve_device
 from cplir.errors import ConfigError, CplirError
 from cplir.metrics import psnr_torch
-from cplir.models import load_model
-from cplir.models.weights import load_checkpoint_file
-
-
-def analysis_config(model_path, config: Optional[str] = None, overrides: Sequence[str] = ()) -> Config:
-    """``config`` with ``overrides``, or else the config inside the training checkpoint ``model_path``."""
-    if config is not None:
-        return load_config(config, overrides)
-    state = load_checkpoint_file(Path(model_path))
-    if not isinstance(state, dict) or state.get("format") != FORMAT or "config" not in state:
-        raise ConfigError(f"{model_path} carries no config (not a cplir training checkpoint): pass --config with "
-                          "the test sets to analyse on")
-    return config_from_dict(apply_overrides(state["config"], overrides))
+from cplir.outputs import prepare_output_dir, refuse_existing
 
 
 def format_routing(stats: dict) -> str:
@@ -168,20 +159,25 @@ def _json_safe(value):
     return value
 
 
+OUTPUTS = ("analysis.json", "report.html", "figures")
+
+
 def run_analyze(model_path, out, config: Optional[str] = None, overrides: Sequence[str] = (), weights: str = "ema",
-                device: str = "auto", max_images: int = 0, residual_images: int = 1,
-                latency_repeats: int = 3) -> dict:
+                device: str = "auto", max_images: int = 0, residual_images: int = 1, latency_repeats: int = 3,
+                overwrite: bool = False) -> dict:
     """Analyse ``model_path`` on the test sets of ``config`` (or the checkpoint's own); returns the JSON payload.
 
     ``max_images`` > 0 keeps that many images per task; ``residual_images`` per task get residual maps;
     ``latency_repeats`` 0 skips the latency measurements.
     """
     out = Path(out)
-    cfg = analysis_config(model_path, config, overrides)
+    cfg = config_for_checkpoint(model_path, config, overrides)
+    dev = resolve_device(device)
     if not cfg.data.test:
         raise ConfigError("the config has no test sets (data.test is empty); add one or pass --set")
-    dev = torch.device("cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu")
-    model = load_model(model_path, weights=weights, device=dev)
+    prepare_output_dir(out, "analysis folder")
+    refuse_existing(out, OUTPUTS, overwrite)
+    model = load_for_inference(cfg, model_path, weights)[0].to(dev)
     datasets = build_test_sets(cfg, max_images)
     table = collect_routing(model, datasets, dev, cfg.eval.pad_multiple, cfg.eval.pad_mode)
     payload = {"model": str(model_path), "spec": model.spec, "weights": weights, "config": cfg.name,
@@ -207,7 +203,6 @@ def run_analyze(model_path, out, config: Optional[str] = None, overrides: Sequen
     payload["cost"] = cost
     sections.append(("Cost (CPL Table IX)", [], "\n\n".join(filter(None, [format_cost(cost["rows"]),
                                                                           cost["note"]]))))
-    out.mkdir(parents=True, exist_ok=True)
     (out / "analysis.json").write_text(json.dumps(_json_safe(payload), indent=2))
     report = write_report(out / "report.html", f"cplir analyze: {Path(model_path).name}", sections,
                           notes=notes + [f"model {model.spec['name']} from {model_path} ({weights} weights); test "
