@@ -1,4 +1,4 @@
-"""Restormer's four-level U-Net with the kind of block left open (DRSformer, MambaIR).
+"""Restormer's four-level U-Net with the kind of block left open (Restormer, DRSformer, MambaIR).
 
 Level widths dim, 2·dim, 4·dim, 8·dim at H, H/2, H/4, H/8; pixel-unshuffle down, pixel-shuffle up; the decoder's
 first level stays at 2·dim (no channel reduction); a refinement stage and a 3x3 output convolution plus the input.
