@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.cplir-installed
 
-.PHONY: test test-fast lint demo bench clean-venv
+.PHONY: test test-fast lint demo study bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m cplir demo
+
+# The evidence study of docs/evidence.md: five variants x two seeds on the embedded data, about 1 h on 2 idle cores;
+# run it again to continue an interrupted study.
+study: $(STAMP)
+	$(PY) -m cplir study
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

@@ -140,6 +140,15 @@ def cmd_demo(args) -> int:
     return run_demo(args.out, overwrite=args.overwrite)
 
 
+def cmd_study(args) -> int:
+    from cplir.study import StudySettings, run_study
+
+    given = {key: getattr(args, key) for key in ("iterations", "seeds", "variants", "evaluations")
+             if getattr(args, key) is not None}
+    settings = StudySettings(**given, overrides=args.set)
+    return run_study(args.out, settings, jobs=args.jobs, threads=args.threads, progress=not args.no_progress)
+
+
 def cmd_analyze(args) -> int:
     from cplir.analysis.analyze import run_analyze
 
@@ -262,6 +271,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: outputs/demo; an existing one is kept and a fresh name used)")
     p.add_argument("--overwrite", action="store_true", help="replace the demo's earlier results in --out")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("study", help="train PromptIR, SPM, CPL and CPL+MCLIR on the embedded data over several "
+                                     "seeds and compare them (resumable; hours on a CPU)")
+    p.add_argument("--out", default="outputs/study",
+                   help="study folder (default: outputs/study); run the same command again to continue a study")
+    p.add_argument("--iterations", type=int, help="training iterations of every run (default: the study's budget, "
+                                                    "docs/evidence.md)")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds of every variant (default: 0 1)")
+    p.add_argument("--variants", nargs="+", help="variants to train: promptir spm cpl cpl_vgg cpl_mclir (default: all)")
+    p.add_argument("--evaluations", type=int, help="validations per run, for the curves (default: 5)")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="runs trained at once (default: 0 = one per CPU core, at most 2)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="threads of each run (default: 0 = the CPU cores shared out among the jobs)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every run, e.g. data.crop_size=48 (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("analyze", help="what the prompts learned: routing entropy, selection, task-prompt mutual "
                                        "information, selection and residual maps, cost table")
