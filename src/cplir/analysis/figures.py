@@ -73,8 +73,9 @@ def grouped_bars(categories: Sequence[str], groups: Sequence[Tuple[str, Dict[str
     """One subplot per ``(title, {series label: one value per category})`` group, bars side by side per category,
     one legend for all (the groups share their series labels); ``limit`` draws a dashed line (e.g. log2 P)."""
     n_series = max(len(series) for _, series in groups)
-    fig = _figure(0.6 + len(groups) * max(4.0 if len(groups) == 1 else 3.0, 0.9 + 0.22 * len(categories) * n_series),
-                  3.8)
+    longest_title = max(len(title) for title, _ in groups)  # about 0.075 inch per character at font size 10
+    fig = _figure(0.6 + len(groups) * max(4.0 if len(groups) == 1 else 3.0, 0.9 + 0.22 * len(categories) * n_series,
+                                          0.075 * longest_title), 3.8)
     axes = fig.subplots(1, len(groups), squeeze=False, sharey=True)[0]
     width = 0.8 / n_series
     x = np.arange(len(categories))
