@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from cplir.errors import CheckpointError, ConfigError
 from cplir.pretrained import PretrainedFile
+from cplir.seeding import torch_generator
 
 # Convolutions per block: configurations D (VGG16) and E (VGG19) of Simonyan & Zisserman (2015).
 _CONVS_PER_BLOCK = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
@@ -174,7 +175,7 @@ class VGGFeatures(nn.Module):
     def _init_random(self, seed: int) -> None:
         # torchvision's VGG init (Kaiming normal, fan_out, ReLU gain; zero bias) keeps random deep features at a
         # usable scale; drawn layer by layer from one generator, so a truncated net equals a deeper one's prefix.
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch_generator(seed)
         with torch.no_grad():
             for module in self.features:
                 if isinstance(module, nn.Conv2d):

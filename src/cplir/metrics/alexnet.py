@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from cplir.pretrained import PretrainedFile
+from cplir.seeding import torch_generator
 
 ALEXNET_FILE = PretrainedFile(
     what="torchvision's ImageNet AlexNet weights", file_name="alexnet-owt-7be5be79.pth",
@@ -42,7 +43,7 @@ class AlexNetFeatures(nn.Module):
         )
         self.random_weights = isinstance(weights, str) and weights == "random"
         if self.random_weights:
-            generator = torch.Generator().manual_seed(seed)
+            generator = torch_generator(seed)
             with torch.no_grad():
                 for module in self.features:
                     if isinstance(module, nn.Conv2d):

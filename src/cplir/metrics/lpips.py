@@ -32,6 +32,7 @@ from cplir.metrics.alexnet import ALEXNET_FILE, AlexNetFeatures
 from cplir.metrics.alexnet import CHANNELS as ALEX_CHANNELS
 from cplir.metrics.torch_metrics import check_pair, protocol_rgb
 from cplir.pretrained import PretrainedFile
+from cplir.seeding import torch_generator
 
 NETS = ("alex", "vgg")
 VGG_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
@@ -102,7 +103,7 @@ class LPIPS(nn.Module):
         heads = nn.ModuleDict({f"lin{k}": getattr(self, f"lin{k}") for k in range(len(CHANNELS[net]))})
         random_heads = isinstance(head_weights, str) and head_weights == "random"
         if random_heads:
-            generator = torch.Generator().manual_seed(seed + 1)
+            generator = torch_generator(seed, 1)
             with torch.no_grad():
                 for head in heads.values():
                     weight = head.model[1].weight
