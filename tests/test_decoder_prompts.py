@@ -70,6 +70,28 @@ def test_batched_negatives_equal_the_naive_path(name, per_pass):
     assert (naive - positive).abs().amax() > 1e-3  # mismatched prompts give other images
 
 
+def test_negatives_leave_the_batch_norm_running_statistics_alone():
+    model = tiny("fsnet", "sparse").train()
+    x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    draws = draw_negative_choices(4, len(model.prompt_names), 3, torch.Generator().manual_seed(1))
+
+    def statistics():
+        return {k: v.clone() for k, v in model.state_dict().items() if "running_" in k or "num_batches" in k}
+
+    assert statistics()
+    with torch.no_grad():
+        positive, feats = model(x, return_features=True)
+    after_positive = statistics()
+    batched = prompt_negatives_batched(model, feats, x, draws, per_pass=1)
+    naive = prompt_negatives_naive(model, x, draws)
+    for key, value in statistics().items():
+        assert torch.equal(value, after_positive[key]), key
+    model(x)  # a training-mode forward does move them, so the check above can fail
+    assert any(not torch.equal(v, after_positive[k]) for k, v in statistics().items())
+    torch.testing.assert_close(batched, naive, atol=1e-5, rtol=1e-5)  # batch statistics of B images in both
+    assert all(m.track_running_stats for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_sparse_prompted_backbone_trains_with_cpr(name, tmp_path):
     data_root = make_paired_tree(tmp_path / "pairs", n=4)

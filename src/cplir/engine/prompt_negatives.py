@@ -16,9 +16,11 @@ passes over B (the activations leave the caches), so there ``per_pass=1`` is the
 large pass keeps the device busy.
 """
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import torch
+from torch import nn
 
 from cplir.models.prompted import PromptedBackbone
 
@@ -45,6 +47,22 @@ def _repeat(t: torch.Tensor, k: int) -> torch.Tensor:
     return t.repeat(k, *([1] * (t.dim() - 1))) if k > 1 else t
 
 
+@contextlib.contextmanager
+def running_statistics_kept(net: nn.Module) -> Iterator[None]:
+    """Batch normalisation in training mode still normalises each negative pass with its own batch statistics, as
+    the positive pass is normalised, but leaves the running mean and variance (what evaluation uses) alone: they
+    would otherwise see m mismatched-prompt passes for every matched one (FSNet's dynamic filters, docs/backbones.md)."""
+    layers = [m for m in net.modules()
+              if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats]
+    for layer in layers:
+        layer.track_running_stats = False  # training mode without tracking: batch statistics, no update
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.track_running_stats = True
+
+
 def prompt_negatives_batched(net: PromptedBackbone, feats: Any, x: torch.Tensor, draws: torch.Tensor,
                              per_pass: int = 0, grad: bool = False) -> torch.Tensor:
     """(m, B, C, H', W') negatives decoded from the shared encoder features ``feats`` of ``x`` (B, C, H, W),
@@ -56,7 +74,7 @@ def prompt_negatives_batched(net: PromptedBackbone, feats: Any, x: torch.Tensor,
     if not grad:
         feats = map_batch(feats, torch.Tensor.detach)
     outs = []
-    with torch.set_grad_enabled(grad):
+    with torch.set_grad_enabled(grad), running_statistics_kept(net):
         for start in range(0, m, per_pass):
             part = draws[start:start + per_pass]
             k = part.shape[0]
@@ -71,5 +89,5 @@ def prompt_negatives_naive(net: PromptedBackbone, x: torch.Tensor, draws: torch.
                            grad: bool = False) -> torch.Tensor:
     """(m, B, C, H', W') negatives from m full forward passes (the reference the batched path must equal); with
     gradient when ``grad``."""
-    with torch.set_grad_enabled(grad):
+    with torch.set_grad_enabled(grad), running_statistics_kept(net):
         return torch.stack([net(x, mismatch=draws[j]) for j in range(draws.shape[0])])

@@ -64,11 +64,13 @@ class Trainer:
         state = self._check_start(resume, allow_config_change)  # before anything is built or written
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.net = build_model(cfg.model.name, **cfg.model.args).to(self.device)
-        # find_unused_parameters stays False: top-k routing gathers from one prompt tensor per block, so the
-        # unselected components get exact zero gradients and every parameter takes part in each step. A
-        # parameter that really goes unused is then a bug, and DDP reports it instead of hiding it.
+        # find_unused_parameters stays False unless the network declares parameters its forward never uses
+        # (FSNet's side-output heads): top-k routing gathers from one prompt tensor per block, so the unselected
+        # components get exact zero gradients and every parameter takes part in each step. A parameter that
+        # really goes unused is then a bug, and DDP reports it instead of hiding it.
         self.model = (DistributedDataParallel(self.net, device_ids=[dist.local_rank] if self.device.type == "cuda"
-                                              else None)
+                                              else None,
+                                              find_unused_parameters=getattr(self.net, "unused_in_forward", False))
                       if dist.distributed else self.net)
         # The channels-last LayerNorm output makes depthwise (C, 1, 3, 3) weight gradients come back with strides
         # that differ from DDP's bucket only along the size-1 axis: the same memory layout, a benign warning.

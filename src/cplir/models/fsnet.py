@@ -299,6 +299,7 @@ class FSNet(DecoderPromptedBackbone):
 
     size_multiple = 8
     scale = 1
+    unused_in_forward = True  # the side-output heads ConvsOut serve forward_multiscale only
 
     def __init__(self, num_res: int = 16, base_channel: int = 32, base_size: Optional[int] = None,
                  prompt: Optional[str] = None, prompt_dims: Optional[Sequence[int]] = None,

@@ -71,12 +71,15 @@ class PromptedBackbone(nn.Module):
         size_multiple: H and W must be multiples of this (the padding wrappers read it from the model).
         scale: output size / input size (1 for restoration, s for super-resolution).
         shares_encoder: ``encode`` does real work that CPR negatives reuse (prompts enter only in ``decode``).
+        unused_in_forward: some trainable parameters get no gradient from ``forward`` (e.g. side-output heads
+            used only by another method); multi-process training then lets DDP look for them every step.
     Instance attribute ``prompt_names``: attribute names of the prompt blocks in forward order (empty: none).
     """
 
     size_multiple: int = 1
     scale: int = 1
     shares_encoder: bool = False
+    unused_in_forward: bool = False
     prompt_names: Tuple[str, ...] = ()
 
     # --- what a backbone implements --------------------------------------------------------------------------
