@@ -51,7 +51,8 @@ def _repeat(t: torch.Tensor, k: int) -> torch.Tensor:
 def running_statistics_kept(net: nn.Module) -> Iterator[None]:
     """Batch normalisation in training mode still normalises each negative pass with its own batch statistics, as
     the positive pass is normalised, but leaves the running mean and variance (what evaluation uses) alone: they
-    would otherwise see m mismatched-prompt passes for every matched one (FSNet's dynamic filters, docs/backbones.md)."""
+    would otherwise see m mismatched-prompt passes for every matched one (FSNet's dynamic filters,
+    docs/backbones.md)."""
     layers = [m for m in net.modules()
               if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats]
     for layer in layers:
