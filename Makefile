@@ -27,7 +27,7 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m cplir demo
 
-# The evidence study of docs/evidence.md: five variants x two seeds on the embedded data, about 1 h on 2 idle cores;
+# The evidence study of docs/evidence.md: five variants x two seeds on the embedded data, about 1.5 h on 2 cores;
 # run it again to continue an interrupted study.
 study: $(STAMP)
 	$(PY) -m cplir study
