@@ -56,9 +56,15 @@ def _losses(run: Path):
     return {r["iteration"]: r["loss"] for r in read_log(run, "train")}
 
 
-@pytest.mark.parametrize("extra", [CPR, {"loss__spn__enabled": True, "loss__spn__vgg_weights": "random",
-                                         "loss__spn__intervals": [1, 2], "loss__spn__decays": [0.5]}],
-                         ids=["cpr", "spn"])
+SPN = {"loss__spn__enabled": True, "loss__spn__vgg_weights": "random", "loss__spn__intervals": [1, 2],
+       "loss__spn__decays": [0.5]}
+
+
+# spn_adaptive: threshold 0 refreshes one model per step, so a resume that lost the round-robin count (3 at the
+# checkpoint) would refresh model 0 instead of model 1 next.
+@pytest.mark.parametrize("extra", [CPR, SPN, {**SPN, "loss__spn__refresh": "adaptive",
+                                              "loss__spn__adaptive_threshold": 0.0}],
+                         ids=["cpr", "spn", "spn_adaptive"])
 def test_resume_continues_the_same_trajectory(data_root, tmp_path, extra, monkeypatch):
     """Interrupt after 4 of 6 iterations (the last checkpoint is at 3, mid-epoch: 4 batches per epoch), resume,
     compare; the log keeps each iteration once (what came after the checkpoint is dropped and redone)."""

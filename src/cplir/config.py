@@ -22,6 +22,7 @@ import re
 import yaml
 
 from cplir.engine.negative_models import DEFAULT_DECAY, DEFAULT_INTERVALS, DEFAULT_START
+from cplir.engine.negative_refresh import DEFAULT_ADAPTIVE_DECAY, DEFAULT_THRESHOLD, REFRESH_RULES
 from cplir.errors import ConfigError
 from cplir.losses import contrastive_prompt as cpr_defaults
 from cplir.losses import model_contrastive as spn_defaults
@@ -124,6 +125,9 @@ class SPNConfig:
     intervals: List[int] = field(default_factory=lambda: list(DEFAULT_INTERVALS))
     decays: List[float] = field(default_factory=lambda: [DEFAULT_DECAY] * len(DEFAULT_INTERVALS))
     start: float = DEFAULT_START
+    refresh: str = "interval"  # "interval" (the published config) | "adaptive" (the published code's variant)
+    adaptive_threshold: float = DEFAULT_THRESHOLD  # adaptive: refresh when the output error's spread exceeds it
+    adaptive_decay: float = DEFAULT_ADAPTIVE_DECAY  # adaptive: d of each refresh
     vgg_weights: str = ""
     layers: List[str] = field(default_factory=lambda: list(spn_defaults.DEFAULT_LAYERS))
     layer_weights: List[float] = field(default_factory=lambda: list(spn_defaults.DEFAULT_LAYER_WEIGHTS))
@@ -365,6 +369,7 @@ CHOICES = {
     "loss.cpr.distance": cpr_defaults.DISTANCES,
     "loss.cpr.vgg": VGG_ARCHS,
     "loss.cpr.features": cpr_defaults.FEATURES,
+    "loss.spn.refresh": tuple(REFRESH_RULES),
 }
 
 
@@ -409,8 +414,12 @@ def validate(cfg: Config) -> Config:
          f"loss.cpr.negatives_per_pass must be between 0 (auto) and num_negatives, got {cpr.negatives_per_pass}")
     need(len(cpr.layers) == len(cpr.layer_weights), "loss.cpr.layers and loss.cpr.layer_weights differ in length")
     need(len(spn.layers) == len(spn.layer_weights), "loss.spn.layers and loss.spn.layer_weights differ in length")
+    need(len(spn.intervals) >= 1 and all(i >= 1 for i in spn.intervals),
+         "loss.spn.intervals must list at least one interval, each >= 1 (its length is K, the number of negatives)")
     need(len(spn.decays) in (1, len(spn.intervals)), "loss.spn.decays needs one value or one per interval")
-    need(all(i >= 1 for i in spn.intervals), "loss.spn.intervals must be >= 1")
+    need(all(0 <= v <= 1 for v in (*spn.decays, spn.start, spn.adaptive_decay)),
+         "loss.spn.decays, loss.spn.start and loss.spn.adaptive_decay must lie in [0, 1]")
+    need(spn.adaptive_threshold >= 0, f"loss.spn.adaptive_threshold must be >= 0, got {spn.adaptive_threshold}")
     name_test_sets(d.test)
     check_model(cfg)
     return cfg

@@ -20,8 +20,9 @@ import torch
 from torch import nn
 
 from cplir.engine.negative_models import NegativeModelBank
+from cplir.engine.negative_refresh import build_refresh_rule
 from cplir.engine.prompt_negatives import draw_negative_choices, prompt_negatives_batched, prompt_negatives_naive
-from cplir.errors import ConfigError
+from cplir.errors import CheckpointError, ConfigError
 from cplir.losses import ContrastivePromptLoss, ModelContrastiveLoss, l1_loss
 from cplir.models.prompted import check_supports_cpr
 
@@ -182,29 +183,44 @@ def _build_cpr(section, net: nn.Module, cfg) -> Optional[ObjectiveTerm]:
     return CPRTerm(section, next(net.parameters()).device.type)
 
 
+REFRESH_PREFIX = "refresh."  # checkpoint keys of the refresh rule's state, beside the bank's weights
+
+
 class SPNTerm(ObjectiveTerm):
     """The Self-Prior guided Negative loss of model contrastive learning, ``−λ·mean_i ||φ(I) − φ(neg_i(x))||₁``
-    (MCLIR Eq. 3), with K lagged negative models refreshed after each step."""
+    (MCLIR Eq. 3), with K lagged negative models refreshed by the rule ``loss.spn.refresh`` names
+    (:mod:`cplir.engine.negative_refresh`)."""
 
     def __init__(self, section, net: nn.Module, seed: int):
         super().__init__()
         self.bank = NegativeModelBank(net, section.intervals, section.decays, section.start, seed=seed)
         self.bank.to(next(net.parameters()).device)
+        self.refresh = build_refresh_rule(section)
         self.loss = ModelContrastiveLoss(lam=section.lam, layers=section.layers, layer_weights=section.layer_weights,
                                          vgg=_vgg_spec(section.vgg_weights))
 
     def forward(self, inputs: StepInputs) -> Dict[str, torch.Tensor]:
         out = self.loss(inputs.restored, [o.float() for o in self.bank.forward_all(inputs.lq)])
-        return {"spn": out["spn"], "spn_neg": out["neg"]}
+        # After the negatives of this step: a model the rule refreshes now serves from the next step on.
+        logged = self.refresh.during_step(self.bank, inputs.net, inputs.restored, inputs.gt)
+        return {"spn": out["spn"], "spn_neg": out["neg"], **logged}
 
     def after_step(self, iteration: int, net: nn.Module) -> None:
-        self.bank.step(iteration, net)
+        self.refresh.after_step(self.bank, iteration, net)
 
     def checkpoint_state(self) -> Optional[dict]:
-        return self.bank.state_dict()
+        rule = {f"{REFRESH_PREFIX}{key}": value for key, value in self.refresh.state_dict().items()}
+        return {**self.bank.state_dict(), **rule}
 
     def restore_state(self, state: dict) -> None:
-        self.bank.load_state_dict(state)
+        self.bank.load_state_dict({k: v for k, v in state.items() if not k.startswith(REFRESH_PREFIX)})
+        rule = {k[len(REFRESH_PREFIX):]: v for k, v in state.items() if k.startswith(REFRESH_PREFIX)}
+        expected = self.refresh.state_dict().keys()
+        if rule.keys() != expected:
+            raise CheckpointError(f"the checkpoint's SPN refresh state holds {sorted(rule) or 'nothing'}, the "
+                                  f"configured loss.spn.refresh needs {sorted(expected) or 'nothing'}; resume with "
+                                  "the loss.spn.refresh the run was trained with")
+        self.refresh.load_state_dict(rule)
 
 
 @register_term("spn")
