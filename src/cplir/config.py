@@ -87,11 +87,15 @@ class OptimConfig:
     lr: float = 2e-4
     weight_decay: float = 0.01  # torch AdamW default, as PromptIR's optimiser
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
-    schedule: str = "cosine"  # "cosine" (warm-up + one cosine) | "cosine_restart" (BasicSR's restarts)
+    # "cosine" (warm-up + one cosine) | "cosine_restart" (BasicSR's restarts) | "cosine_annealing" (torch's
+    # CosineAnnealingLR, periodic past schedule_iters) | "multistep" (lr·gamma at each milestone)
+    schedule: str = "cosine"
     warmup_iters: int = 0
-    schedule_iters: int = 0  # length of the cosine schedule; 0: the training length
+    schedule_iters: int = 0  # length of the cosine schedule (cosine_annealing: T_max); 0: the training length
     periods: List[int] = field(default_factory=list)  # cosine_restart: iterations of each cycle
     restart_weights: List[float] = field(default_factory=list)  # cosine_restart: peak factor per cycle; []: all 1
+    milestones: List[int] = field(default_factory=list)  # multistep: iterations where the lr is multiplied by gamma
+    gamma: float = 0.5  # multistep: the factor
     min_lr: float = 0.0
     grad_clip: float = 0.0  # max gradient norm; 0: no clipping
 
@@ -396,6 +400,10 @@ def validate(cfg: Config) -> Config:
              "train.optim.periods must list the length (>= 1 iterations) of every cosine_restart cycle")
         need(not o.restart_weights or len(o.restart_weights) == len(o.periods),
              "train.optim.restart_weights needs one value per period (or none: all 1)")
+    if o.schedule == "multistep":
+        need(len(o.milestones) >= 1 and all(m >= 1 for m in o.milestones),
+             "train.optim.milestones must list the iterations (>= 1) where the multistep lr drops")
+        need(0 < o.gamma <= 1, f"train.optim.gamma must be in (0, 1], got {o.gamma}")
     need(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), "train.optim.betas must be two numbers in [0, 1)")
     need(o.grad_clip >= 0, "train.optim.grad_clip must be >= 0 (0 disables clipping)")
     need(0 <= t.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
