@@ -8,7 +8,8 @@ may be extended), how often to log, validate and save, how data is loaded, where
 validation measures may change freely; those changes are logged too.
 
 The cosine schedule's length is compared as it acts: under ``schedule: cosine`` (or ``cosine_annealing``),
-``schedule_iters: 0`` means "the training length", so extending ``train.iterations`` under it stretches the schedule, a trajectory change.
+``schedule_iters: 0`` means "the training length", so extending ``train.iterations`` under it stretches the
+schedule, a trajectory change.
 """
 
 from typing import Any, Dict, List, Tuple
