@@ -140,6 +140,7 @@ class SPNConfig:
 @dataclass
 class LossConfig:
     l1: float = 1.0
+    ssim: float = 0.0  # weight of 1 − SSIM (IDT's training loss); 0 disables it
     cpr: CPRConfig = field(default_factory=CPRConfig)
     spn: SPNConfig = field(default_factory=SPNConfig)
 
@@ -416,6 +417,7 @@ def validate(cfg: Config) -> Config:
     need(d.num_workers >= 0, "data.num_workers must be >= 0")
     need(all(r >= 1 for r in d.repeats.values()), "data.repeats values must be >= 1")
     need(cfg.eval.crop_border >= 0, "eval.crop_border must be >= 0")
+    need(cfg.loss.l1 >= 0 and cfg.loss.ssim >= 0, "loss.l1 and loss.ssim are weights: >= 0 (0 disables the term)")
     cpr, spn = cfg.loss.cpr, cfg.loss.spn
     need(cpr.num_negatives >= 1, f"loss.cpr.num_negatives must be at least 1, got {cpr.num_negatives}")
     need(0 <= cpr.negatives_per_pass <= cpr.num_negatives,

@@ -8,6 +8,7 @@ section in :class:`cplir.config.LossConfig`; see docs/extending.md.
 
 Built-in terms:
 * ``l1``: the reconstruction loss ``||I − y||₁`` (CPL Eq. 4; MCLIR's L_rec);
+* ``ssim``: ``1 − SSIM(I, y)``, IDT's reconstruction loss (:mod:`cplir.losses.ssim`);
 * ``cpr``: Contrastive Prompt Regularisation ``α·(L_pos − L_neg)`` with m mismatched-prompt negatives (CPL Eq. 5–8);
 * ``spn``: the Self-Prior guided Negative loss ``−λ·mean_i ||φ(I) − φ(neg_i(x))||₁`` with lagged negative models
   (MCLIR Eq. 3).
@@ -23,7 +24,7 @@ from cplir.engine.negative_models import NegativeModelBank
 from cplir.engine.negative_refresh import build_refresh_rule
 from cplir.engine.prompt_negatives import draw_negative_choices, prompt_negatives_batched, prompt_negatives_naive
 from cplir.errors import CheckpointError, ConfigError
-from cplir.losses import ContrastivePromptLoss, ModelContrastiveLoss, l1_loss
+from cplir.losses import ContrastivePromptLoss, ModelContrastiveLoss, l1_loss, ssim_loss
 from cplir.models.prompted import check_supports_cpr
 
 
@@ -109,8 +110,8 @@ def build_objective(cfg, net: nn.Module) -> nn.ModuleDict:
             term.name = name
             terms[name] = term
     if not terms:
-        raise ConfigError("the training objective is empty: enable at least one loss (loss.l1 > 0, loss.cpr or "
-                          "loss.spn)")
+        raise ConfigError("the training objective is empty: enable at least one loss (loss.l1 > 0, loss.ssim > 0, "
+                          "loss.cpr or loss.spn)")
     return terms
 
 
@@ -119,20 +120,26 @@ def _vgg_spec(text: str):
 
 
 # --- built-in terms ----------------------------------------------------------------------------------------------
-class L1Term(ObjectiveTerm):
-    """``w·||I − y||₁``: the reconstruction term (CPL Eq. 4)."""
+class ReconstructionTerm(ObjectiveTerm):
+    """``w·loss(I, y)``: a reconstruction term, ``l1`` (CPL Eq. 4; MCLIR's L_rec) or ``ssim`` (IDT's objective)."""
 
-    def __init__(self, weight: float):
+    def __init__(self, weight: float, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
         super().__init__()
         self.weight = weight
+        self.loss = loss
 
     def forward(self, inputs: StepInputs) -> Dict[str, torch.Tensor]:
-        return {"l1": self.weight * l1_loss(inputs.restored, inputs.gt)}
+        return {self.name: self.weight * self.loss(inputs.restored, inputs.gt)}
 
 
 @register_term("l1")
 def _build_l1(weight: float, net: nn.Module, cfg) -> Optional[ObjectiveTerm]:
-    return L1Term(weight) if weight > 0 else None
+    return ReconstructionTerm(weight, l1_loss) if weight > 0 else None
+
+
+@register_term("ssim")
+def _build_ssim(weight: float, net: nn.Module, cfg) -> Optional[ObjectiveTerm]:
+    return ReconstructionTerm(weight, ssim_loss) if weight > 0 else None
 
 
 class CPRTerm(ObjectiveTerm):
