@@ -418,6 +418,7 @@ def test_overrides_do_not_leak_into_the_file(tmp_path):
     ("train.amp=fp8", ["train.amp", "bf16"]),
     ("train.optim.lr=-1", ["train.optim.lr", "positive"]),
     ("train.optim.schedule=multistep", ["train.optim.milestones"]),  # a multistep schedule needs its milestones
+    ("eval.tile=16", ["eval.tile_overlap", "smaller than the tile"]),  # the default overlap 32 exceeds the tile
     ("data.crop_size=100", ["data.crop_size", "multiple of 8"]),
     ("train.iterations.max=3", ["iterations", "not a section"]),
     ("model.name=promptir", ["loss.cpr", "cplir", "promptir"]),  # CPR needs sparse prompts

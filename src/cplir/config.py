@@ -173,6 +173,8 @@ class EvalConfig:
     crop_border: int = 0
     pad_multiple: int = 8
     pad_mode: str = "reflect"  # how inputs are padded to pad_multiple: "reflect" | "replicate" | "constant"
+    tile: int = 0  # > 0: restore test images in overlapping tiles of this side (IDT takes 128x128 only); 0: whole
+    tile_overlap: int = 32  # least overlap of neighbouring tiles in input pixels
     weights: str = "ema"  # which weights of a checkpoint `cplir test` loads: "ema" (params_ema) | "model" (params)
     lpips: LPIPSConfig = field(default_factory=LPIPSConfig)
 
@@ -417,6 +419,9 @@ def validate(cfg: Config) -> Config:
     need(d.num_workers >= 0, "data.num_workers must be >= 0")
     need(all(r >= 1 for r in d.repeats.values()), "data.repeats values must be >= 1")
     need(cfg.eval.crop_border >= 0, "eval.crop_border must be >= 0")
+    need(cfg.eval.tile >= 0 and cfg.eval.tile_overlap >= 0 and (cfg.eval.tile == 0 or cfg.eval.tile_overlap
+                                                                 < cfg.eval.tile),
+         "eval.tile must be >= 0 (0: whole images) and eval.tile_overlap >= 0 and smaller than the tile")
     need(cfg.loss.l1 >= 0 and cfg.loss.ssim >= 0, "loss.l1 and loss.ssim are weights: >= 0 (0 disables the term)")
     cpr, spn = cfg.loss.cpr, cfg.loss.spn
     need(cpr.num_negatives >= 1, f"loss.cpr.num_negatives must be at least 1, got {cpr.num_negatives}")

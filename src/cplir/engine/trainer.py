@@ -253,7 +253,8 @@ class Trainer:
         model.eval()
         e = self.cfg.eval
         per_task = evaluate(model, self.val_sets, e.protocol, e.crop_border, e.pad_multiple, self.device,
-                            self.dist, self.autocast, num_workers=self.cfg.data.num_workers, pad_mode=e.pad_mode)
+                            self.dist, self.autocast, num_workers=self.cfg.data.num_workers, pad_mode=e.pad_mode,
+                            tile=e.tile, tile_overlap=e.tile_overlap)
         self.last_per_task = per_task
         if self.iteration >= self.cfg.train.iterations and self.dist.is_main:
             self.calibration = routing_calibration(model, self.val_sets, self.device, e.pad_multiple, e.pad_mode)
