@@ -54,11 +54,12 @@ def build_test_sets(cfg, max_images: int = 0) -> Dict[str, PairedDataset]:
 
 
 def check_image_sizes(name: str, dataset: PairedDataset, protocol: str, crop_border: int = 0) -> None:
-    """Refuse a test set holding an image smaller than the protocol can score (:func:`min_image_side`)."""
+    """Refuse a test set holding an image smaller than the protocol can score (:func:`min_image_side`); a
+    super-resolution input counts at its restored size, scale times its own."""
     low = min_image_side(protocol, crop_border)
     for record in dataset.records:
-        for path in (record.degraded, record.clean):
-            if path is not None and min(size := image_size(path)) < low:
+        for path, factor in ((record.degraded, record.scale), (record.clean, 1)):
+            if path is not None and min(size := image_size(path)) * factor < low:
                 border = f" with crop_border {crop_border}" if crop_border else ""
                 raise DataError(f"test image {path} ({size[0]}x{size[1]}) of test set {name!r} is smaller than the "
                                 f"{low}x{low} pixels the {protocol} protocol{border} can score; remove it or choose "
