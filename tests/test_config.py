@@ -302,8 +302,9 @@ def test_mclir_configs_use_the_published_spn_settings():
     assert derain.model.name == "promptir" and derain.data.repeats == {"derain": 120}
 
 
-# The Table X demos train on 32x32 crops; MambaIR's channel attention needs a width of at least 30 (dim 32).
-SMALL_CROP = {"embedded-three-task-drsformer-cpl", "embedded-three-task-fsnet-cpl", "embedded-three-task-mambair-cpl"}
+# The Table X and FFA-Net demos train on 32x32 crops; MambaIR's channel attention needs a width of at least 30 (dim 32).
+SMALL_CROP = {"embedded-three-task-drsformer-cpl", "embedded-three-task-fsnet-cpl", "embedded-three-task-mambair-cpl",
+              "embedded-dehaze", "embedded-dehaze-mclir"}  # FFA-Net: 64 channels at full resolution
 MAX_PARAMS = {"embedded-three-task-mambair-cpl": 5_000_000}
 
 

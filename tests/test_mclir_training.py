@@ -4,13 +4,12 @@ buffers), and the exact resume of a super-resolution run with its negative-model
 import pytest
 import torch
 
-from cplir.cli import main
 from cplir.engine.checkpoint import load_training_checkpoint
 from cplir.engine.distributed import DistInfo
 from cplir.engine.run_log import read_log
 from cplir.engine.trainer import Trainer, run_training
 from test_sr_data import sr_tree
-from trainer_fixtures import tiny_config
+from trainer_fixtures import interrupt_then_resume, tiny_config
 
 SCALE = 2
 TINY_SWINIR = {"upscale": SCALE, "img_size": 8, "window_size": 4, "embed_dim": 6, "depths": [2], "num_heads": [2]}
@@ -63,19 +62,7 @@ def test_a_resumed_super_resolution_run_is_bit_identical(sr_root, tmp_path, monk
     run_training(whole, DistInfo(), progress=False)
 
     cut = sr_config(sr_root, tmp_path / "cut", **extra)
-    original = Trainer.training_step
-
-    def interrupted(self, lq, gt):
-        if self.iteration == 2:
-            raise KeyboardInterrupt
-        return original(self, lq, gt)
-
-    monkeypatch.setattr(Trainer, "training_step", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        run_training(cut, DistInfo(), progress=False)
-    monkeypatch.undo()
-    assert main(["train", "--config", str(cut.run_dir / "config.yaml"), "--resume", "auto", "--no-progress",
-                 "--device", "cpu"]) == 0
+    assert interrupt_then_resume(cut, 2, monkeypatch) == [1, 2]
 
     a, b = (load_training_checkpoint(cfg.run_dir / "checkpoints" / "iter_00000004.pth") for cfg in (whole, cut))
     for part in ("model", "ema"):
