@@ -43,6 +43,25 @@ BENCHMARK_OF = {
 # (warm-up, cosine length, trained) in epochs: PromptIR's recipe, and AdaIR's for its five-task benchmark.
 EPOCHS = {"five_task": (15, 180, 150)}
 CPL_CONFIGS = [p for p in SHIPPED if load_yaml_tree(p).get("loss", {}).get("cpr", {}).get("enabled")]
+# MCLIR's table rows: config stem -> (model, its published recipe: optimiser, schedule, batch, crop, iterations,
+# EMA, loss weights l1/ssim) from the options each family base cites.
+MCLIR_ROWS = {
+    "ffanet-sots-indoor": ("ffanet", dict(lr=2e-4, betas=[0.9, 0.9], weight_decay=0.0, schedule="cosine_annealing",
+                                          schedule_iters=100_000, min_lr=1e-8), 4, 128, 500_000, 0.999, (1.0, 0.0)),
+    **{f"dehazeformer-{size}-sots-indoor": (
+        f"dehazeformer_{size}", dict(lr=lr, betas=[0.9, 0.999], weight_decay=0.01, schedule="cosine",
+                                     schedule_iters=300 * (13_990 // batch), min_lr=lr / 100),
+        batch, 256, 301 * (13_990 // batch), 0.0, (1.0, 0.0))
+       for size, batch, lr in (("t", 32, 4e-4), ("s", 16, 2e-4), ("b", 16, 2e-4))},
+    "idt-spa": ("idt", dict(lr=1e-4, betas=[0.9, 0.999], weight_decay=0.0, schedule="multistep",
+                            milestones=[45_000, 112_500, 157_500], gamma=0.1), 4, 128, 180_000, 0.0, (0.0, 1.0)),
+    "swinir-light-x4": ("swinir_light_x4", dict(lr=2e-4, betas=[0.9, 0.999], weight_decay=0.0, schedule="multistep",
+                                                milestones=[250_000, 400_000, 450_000, 475_000], gamma=0.5),
+                        64, 256, 500_000, 0.999, (1.0, 0.0)),
+    "edsr-baseline-x4": ("edsr_baseline", dict(lr=1e-4, betas=[0.9, 0.99], weight_decay=0.0, schedule="multistep",
+                                               milestones=[200_000], gamma=0.5), 16, 192, 300_000, 0.999, (1.0, 0.0)),
+}
+MCLIR_CONFIGS = {name for row in MCLIR_ROWS for name in (row, f"mclir-{row}")}
 
 
 def iterations_per_epoch(samples: int, gpus: int = 4, batch: int = 8) -> int:
@@ -74,6 +93,9 @@ def test_the_shipped_set_is_complete():
             "embedded-three-task-restormer-cpl"} <= names
     for backbone in ("drsformer", "fsnet", "mambair"):  # CPL Table X
         assert {f"{backbone}-five-task", f"{backbone}-cpl-five-task", f"embedded-three-task-{backbone}-cpl"} <= names
+    for row in MCLIR_ROWS:  # MCLIR's tables: baseline and +SPN
+        assert {row, f"mclir-{row}"} <= names
+    assert {"embedded-sr-x4", "embedded-sr-x4-mclir", "embedded-dehaze", "embedded-dehaze-mclir"} <= names
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
@@ -103,8 +125,8 @@ def test_bases_are_mappings_with_comments(path):
     assert isinstance(load_yaml_tree(path), dict)
 
 
-@pytest.mark.parametrize("path", [p for p in SHIPPED if not p.stem.startswith("embedded-") and p not in CPL_CONFIGS],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [p for p in SHIPPED if not p.stem.startswith("embedded-") and p not in CPL_CONFIGS
+                                  and p.stem not in MCLIR_CONFIGS], ids=lambda p: p.stem)
 def test_baseline_configs_follow_the_promptir_recipe(path):
     cfg = load_config(path)
     o = cfg.train.optim
@@ -129,6 +151,39 @@ def test_cpl_configs_follow_the_published_cplir_options(path):
     assert cfg.data.batch_size * 2 == 8 and cfg.data.crop_size == 128  # batch 8 on 2 GPUs
     if cfg.model.name == "cplir":
         assert cfg.model.args["dim"] == 48 and cfg.model.args["num_blocks"] == [4, 6, 6, 8]
+
+
+@pytest.mark.parametrize("stem", sorted(MCLIR_CONFIGS))
+def test_mclir_rows_follow_their_networks_published_recipes(stem):
+    """Baseline and +SPN of a row share the recipe and differ in the SPN loss only."""
+    row = stem.removeprefix("mclir-")
+    model, optim, batch, crop, iterations, ema, (l1, ssim) = MCLIR_ROWS[row]
+    cfg = load_config(CONFIGS / f"{stem}.yaml")
+    o = to_dict(cfg)["train"]["optim"]
+    assert cfg.model.name == model
+    for key, value in optim.items():
+        assert o[key] == (pytest.approx(value) if isinstance(value, float) else value), key
+    assert (o["warmup_iters"], o["grad_clip"]) == (0, 0.0)
+    assert (cfg.data.batch_size, cfg.data.crop_size, cfg.train.iterations, cfg.train.ema_decay) == (
+        batch, crop, iterations, ema)
+    assert (cfg.loss.l1, cfg.loss.ssim, cfg.loss.cpr.enabled, cfg.loss.spn.enabled) == (
+        l1, ssim, False, stem.startswith("mclir-"))
+    assert cfg.eval.weights == ("ema" if ema else "model")
+    if stem.startswith("mclir-"):
+        base, spn = to_dict(load_config(CONFIGS / f"{row}.yaml")), to_dict(cfg)
+        for tree in (base, spn):
+            tree.pop("name"), tree.pop("reproduces"), tree["loss"].pop("spn")
+        assert base == spn
+        assert (cfg.loss.spn.lam, cfg.loss.spn.intervals, cfg.loss.spn.refresh) == (
+            0.001, [100, 200, 500, 1000], "interval")
+    with torch.device("meta"):
+        net = build_model(cfg.model.name, **cfg.model.args)
+    if model in ("swinir_light_x4", "edsr_baseline"):
+        assert net.scale == 4 and (cfg.eval.protocol, cfg.eval.crop_border) == ("basicsr_y", 4)
+        assert cfg.data.train.benchmark == "div2k" and cfg.data.test[0].benchmark == "sr_test_sets"
+    # the published input conventions, where the network has one
+    assert cfg.model.args.get("input_norm", False) == (model == "ffanet")
+    assert cfg.model.args.get("signed_range", False) == model.startswith("dehazeformer")
 
 
 def test_five_task_uses_adair_epochs():
@@ -193,6 +248,13 @@ def test_quoted_paper_numbers_come_from_the_table(path):
         "nafnet-five-task": "nafnet/five_task", "nafnet-cpl-five-task": ("cpl/nafnet_five_task", "nafnet/five_task"),
         **{f"{b}-five-task": f"{b}/five_task" for b in ("drsformer", "fsnet", "mambair")},
         **{f"{b}-cpl-five-task": (f"cpl/{b}_five_task", f"{b}/five_task") for b in ("drsformer", "fsnet", "mambair")},
+        "ffanet-sots-indoor": "ffanet/sots_indoor", "idt-spa": "idt/spa", "swinir-light-x4": "swinir_light/x4",
+        "edsr-baseline-x4": "edsr_baseline/x4",
+        **{f"dehazeformer-{s}-sots-indoor": f"dehazeformer_{s}/sots_indoor" for s in "tsb"},
+        **{f"mclir-{row}": (f"mclir/{key.replace('/', '_')}", key) for row, key in (
+            ("ffanet-sots-indoor", "ffanet/sots_indoor"), ("idt-spa", "idt/spa"),
+            ("swinir-light-x4", "swinir_light/x4"), ("edsr-baseline-x4", "edsr_baseline/x4"),
+            *((f"dehazeformer-{s}-sots-indoor", f"dehazeformer_{s}/sots_indoor") for s in "tsb"))},
     }
     cfg = load_config(path)
     numbers = re.findall(r"\b\d+\.\d{2,}\b", re.sub(r"(arXiv |α=)\S+", "", cfg.reproduces))
@@ -204,7 +266,8 @@ def test_quoted_paper_numbers_come_from_the_table(path):
     assert all(r.quote() in cfg.reproduces for r in results)
     assert set(numbers) <= {n for r in results for n in re.findall(r"\d+\.\d+", r.quote())}
     result = results[0]
-    if path.stem.startswith(("promptir-", "cpl-", "nafnet-", "drsformer-", "fsnet-", "mambair-")):
+    if path.stem.startswith(("promptir-", "cpl-", "nafnet-", "drsformer-", "fsnet-", "mambair-")) or \
+            path.stem in MCLIR_CONFIGS:
         assert (cfg.eval.protocol, cfg.eval.crop_border) == (result.protocol, result.crop_border)
         assert result.protocol in cfg.reproduces
 
@@ -239,8 +302,9 @@ def test_mclir_configs_use_the_published_spn_settings():
     assert derain.model.name == "promptir" and derain.data.repeats == {"derain": 120}
 
 
-# The Table X demos train on 32x32 crops; MambaIR's channel attention needs a width of at least 30 (dim 32).
-SMALL_CROP = {"embedded-three-task-drsformer-cpl", "embedded-three-task-fsnet-cpl", "embedded-three-task-mambair-cpl"}
+# The Table X and FFA-Net demos train on 32x32 crops; MambaIR's channel attention needs a width of at least 30 (dim 32).
+SMALL_CROP = {"embedded-three-task-drsformer-cpl", "embedded-three-task-fsnet-cpl", "embedded-three-task-mambair-cpl",
+              "embedded-dehaze", "embedded-dehaze-mclir"}  # FFA-Net: 64 channels at full resolution
 MAX_PARAMS = {"embedded-three-task-mambair-cpl": 5_000_000}
 
 
@@ -256,8 +320,9 @@ def test_embedded_configs_are_tiny_and_build(path):
     torch.manual_seed(0)
     net = build_model(cfg.model.name, **cfg.model.args)
     assert sum(p.numel() for p in net.parameters()) < MAX_PARAMS.get(path.stem, 2_000_000)
+    lr = crop // net.scale  # crop_size is the target size: a super-resolution network sees a smaller input
     with torch.no_grad():
-        assert net(torch.rand(2, 3, crop, crop)).shape == (2, 3, crop, crop)  # FSNet refuses to train on one image
+        assert net(torch.rand(2, 3, lr, lr)).shape == (2, 3, crop, crop)  # FSNet refuses to train on one image
 
 
 def test_embedded_variants_and_alphas():
@@ -268,6 +333,15 @@ def test_embedded_variants_and_alphas():
     assert seven.data.train.options["variant"] == "seven_task"
     assert (seven.eval.protocol, seven.eval.crop_border) == ("basicsr_rgb", 4)
     assert got["embedded-mclir"].loss.spn.enabled and not got["embedded-mclir"].loss.cpr.enabled
+    for task in ("sr-x4", "dehaze"):  # MCLIR's single-task settings: baseline and +SPN differ in SPN only
+        base, spn = to_dict(got[f"embedded-{task}"]), to_dict(got[f"embedded-{task}-mclir"])
+        assert spn["loss"]["spn"]["enabled"] and spn["loss"]["spn"]["intervals"] == [10, 20, 50, 100]
+        for tree in (base, spn):
+            tree.pop("name"), tree.pop("reproduces"), tree["loss"].pop("spn")
+        assert base == spn
+    sr = got["embedded-sr-x4"]
+    assert sr.data.train.options["variant"] == "sr_x4" and (sr.eval.protocol, sr.eval.crop_border) == ("basicsr_y", 4)
+    assert got["embedded-dehaze"].data.train.options["variant"] == "dehaze"
 
 
 # --- inheritance ---------------------------------------------------------------------------------------------------
@@ -417,6 +491,8 @@ def test_overrides_do_not_leak_into_the_file(tmp_path):
     ("loss.cpr.form=mine", ["loss.cpr.form", "paper"]),
     ("train.amp=fp8", ["train.amp", "bf16"]),
     ("train.optim.lr=-1", ["train.optim.lr", "positive"]),
+    ("train.optim.schedule=multistep", ["train.optim.milestones"]),  # a multistep schedule needs its milestones
+    ("eval.tile=16", ["eval.tile_overlap", "smaller than the tile"]),  # the default overlap 32 exceeds the tile
     ("data.crop_size=100", ["data.crop_size", "multiple of 8"]),
     ("train.iterations.max=3", ["iterations", "not a section"]),
     ("model.name=promptir", ["loss.cpr", "cplir", "promptir"]),  # CPR needs sparse prompts

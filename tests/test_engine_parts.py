@@ -10,7 +10,8 @@ from cplir.engine.checkpoint import (FORMAT, atomic_save, checkpoint_name, list_
                                      load_training_checkpoint, prune_checkpoints, resolve_resume)
 from cplir.engine.ema import ModelEMA
 from cplir.engine.prompt_negatives import draw_negative_choices, prompt_negatives_batched, prompt_negatives_naive
-from cplir.engine.schedule import cosine_restart_lr, learning_rate, warmup_cosine_lr
+from cplir.engine.schedule import (cosine_restart_lr, learning_rate, multistep_lr, periodic_cosine_lr,
+                                   warmup_cosine_lr)
 from cplir.errors import CheckpointError
 from cplir.models import build_model
 
@@ -44,6 +45,32 @@ def test_cosine_restart_closed_form():
     # BasicSR's linear warm-up replaces the first values; the cycles keep counting from iteration 0
     warm = [cosine_restart_lr(t, 1.0, [10], [1.0], warmup_iters=4) for t in range(6)]
     assert warm[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0]) and warm[5] == pytest.approx(0.5)
+
+
+def torch_schedule(make, steps: int, lr: float = 2e-4):
+    """The lr torch's scheduler ``make(optimizer)`` gives at step counts 0 .. steps-1."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    scheduler, out = make(optimizer), []
+    for _ in range(steps):
+        out.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return out
+
+
+def test_cosine_annealing_is_torchs_periodic_cosine():
+    """The MCLIR FFANet schedule: torch's CosineAnnealingLR keeps going past T_max (down, up, down, ...)."""
+    expected = torch_schedule(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=20, eta_min=1e-8), 90)
+    got = [periodic_cosine_lr(t, 2e-4, 20, 1e-8) for t in range(90)]
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-15)
+    assert got[20] == pytest.approx(1e-8) and got[40] == pytest.approx(2e-4) and got[60] == pytest.approx(1e-8)
+
+
+def test_multistep_is_torchs_multistep_lr():
+    expected = torch_schedule(lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [5, 12, 13], gamma=0.5), 20)
+    assert [multistep_lr(t, 2e-4, [12, 5, 13], 0.5) for t in range(20)] == pytest.approx(expected, rel=1e-12)
+    assert multistep_lr(4, 1.0, [5], 0.1) == 1.0 and multistep_lr(5, 1.0, [5], 0.1) == pytest.approx(0.1)
+    assert [multistep_lr(t, 1.0, [5], 0.1, warmup_iters=2) for t in (0, 1, 2)] == pytest.approx([0.5, 1.0, 1.0])
 
 
 def test_learning_rate_follows_the_configured_schedule():

@@ -8,8 +8,8 @@ import torch
 import cplir.engine.evaluation as evaluation
 from cplir.engine.evaluation import build_test_sets, evaluate, format_table
 from cplir.engine.testing import run_test
-from cplir.errors import CheckpointError
-from cplir.inference import run_padded
+from cplir.errors import CheckpointError, InputSizeError
+from cplir.inference import run_padded, run_tiled
 from cplir.metrics.lpips import LPIPS
 from cplir.models import build_model
 from cplir.models.model_file import basicsr_container
@@ -61,6 +61,21 @@ def test_evaluation_uses_the_configured_pad_mode_and_scores_lpips(data_root, tmp
     assert per_task["denoise"]["lpips"] > 0
     table = format_table(per_task, e.protocol)
     assert "LPIPS" in table.splitlines()[1] and f"{per_task['denoise']['lpips']:.4f}" in table
+
+
+def test_tiled_evaluation_serves_a_network_of_one_input_size(tmp_path):
+    """IDT takes img_size x img_size inputs only: eval.tile restores the 80x80 test images in 64x64 tiles."""
+    root = make_paired_tree(tmp_path / "pairs", n=2, size=80)
+    cfg = tiny_config(root, tmp_path, model={"name": "idt", "args": {"img_size": 64, "embed_dim": 8}},
+                      data__crop_size=64, eval__tile=64, eval__tile_overlap=16)
+    torch.manual_seed(0)
+    model = build_model(cfg.model.name, **cfg.model.args).eval()
+    e, sets = cfg.eval, build_test_sets(cfg)
+    with pytest.raises(InputSizeError, match="64x64"):
+        evaluate(model, sets, e.protocol, e.crop_border, e.pad_multiple)
+    tiled = evaluate(model, sets, e.protocol, e.crop_border, e.pad_multiple, tile=e.tile, tile_overlap=e.tile_overlap)
+    by_hand = evaluate(lambda x: run_tiled(model, x, 64, 16), sets, e.protocol, e.crop_border, e.pad_multiple)
+    assert tiled["denoise"]["count"] == 2 and tiled == by_hand
 
 
 def basicsr_file(cfg, path):

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from cplir.errors import CheckpointError, ConfigError, InputSizeError
-from cplir.losses import ContrastivePromptLoss, ModelContrastiveLoss, VGGFeatures, l1_loss
+from cplir.losses import ContrastivePromptLoss, ModelContrastiveLoss, VGGFeatures, l1_loss, ssim_loss
 from cplir.losses.contrastive_prompt import STANDARD_FLOOR, channel_scale
 from cplir.losses.pyramid import PixelGradientPyramid
 
@@ -40,6 +40,21 @@ def test_l1_loss_is_the_mean_absolute_error():
     a, b = torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 2, 2)
     b[0, 0, 0, 0] = 1.2
     assert l1_loss(a, b).item() == pytest.approx(1.2 / 12)
+
+
+def test_ssim_loss_matches_idts_published_ssim():
+    """Golden values from jiexiaou/IDT ``loss/SSIM.py`` (@ d72510c, class SSIM, float64 images) on these inputs; its
+    Gaussian window is computed in float32 (ours in float64), hence agreement to 1e-8, not to the last digit."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 24, 24, generator=generator)
+    y = (x + 0.2 * torch.rand(2, 3, 24, 24, generator=generator) - 0.1).clamp(0, 1)
+    x, y = x.double(), y.double()
+    assert 1 - ssim_loss(x, y).item() == pytest.approx(0.9832226529611908, abs=1e-8)
+    assert 1 - ssim_loss(x[:1, :1], y[:1, :1]).item() == pytest.approx(0.9835344471562775, abs=1e-8)
+    assert ssim_loss(x, x).item() == pytest.approx(0.0, abs=1e-12)
+    restored = x.float().requires_grad_()
+    ssim_loss(restored, y.float()).backward()
+    assert torch.isfinite(restored.grad).all() and restored.grad.abs().sum() > 0
 
 
 def test_cpr_positive_and_negative_vanish_on_equal_inputs(vgg19, images):

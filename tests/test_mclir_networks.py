@@ -83,6 +83,25 @@ def test_super_resolution_output_is_scale_times_input(name, kwargs):
     assert out.shape == (2, 3, 10 * model.scale, 13 * model.scale)
 
 
+def test_published_input_conventions_wrap_the_same_weights():
+    """FFA-Net's input normalisation and DehazeFormer's [-1, 1] range, built in, equal the published pipelines
+    around the plain network (same keys, so released weights load either way)."""
+    x = torch.rand(1, 3, 12, 10)
+    torch.manual_seed(0)
+    plain = build_model("ffanet", blocks=1).eval()
+    inside = build_model("ffanet", blocks=1, input_norm=True).eval()
+    inside.load_state_dict(plain.state_dict())
+    mean, std = torch.tensor([0.64, 0.6, 0.58]).view(1, 3, 1, 1), torch.tensor([0.14, 0.15, 0.152]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(inside(x), plain((x - mean) / std))
+    small, x = {"depths": (1, 1, 1, 1, 1), "window_size": 4}, torch.rand(1, 3, 16, 20)
+    plain = build_model("dehazeformer_t", **small).eval()
+    inside = build_model("dehazeformer_t", signed_range=True, **small).eval()
+    inside.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(inside(x), (plain(2 * x - 1) + 1) / 2)
+
+
 def test_plain_backbones_have_no_prompts():
     model = build_model("edsr_baseline", upscale=2, num_block=1, num_feat=8).eval()
     assert isinstance(model, PromptedBackbone) and model.prompt_names == ()

@@ -1,10 +1,16 @@
-"""NegativeModelBank: random start, blending, refresh schedule, frozen state, checkpoints, DDP unwrap."""
+"""NegativeModelBank: random start, blending, refresh schedule, frozen state, checkpoints, DDP unwrap; the adaptive
+refresh rule; networks with integer buffers and parameters."""
+
+import re
 
 import pytest
 import torch
 from torch import nn
 
+from cplir.config import SPNConfig, config_from_dict
 from cplir.engine.negative_models import NegativeModelBank
+from cplir.engine.negative_refresh import AdaptiveRefresh, error_spread
+from cplir.engine.objective import SPNTerm, StepInputs
 from cplir.errors import CheckpointError, ConfigError
 
 
@@ -153,3 +159,132 @@ def test_configuration_errors():
     bank = NegativeModelBank(model, intervals=(1,))
     with pytest.raises(ConfigError, match="architecture"):
         bank.step(1, nn.Sequential(nn.Conv2d(3, 3, 1)))
+
+
+# --- the adaptive refresh rule (loss.spn.refresh: adaptive) -------------------------------------------------------
+def with_spread(gt, spreads):
+    """A restoration of ``gt`` (B, C, H, W) whose error ``2·(I − y)`` has unbiased std ``spreads[b]`` in sample b."""
+    noise = torch.randn(gt.shape, generator=torch.Generator().manual_seed(len(spreads)))
+    noise = (noise - noise.mean((1, 2, 3), keepdim=True)) / noise.std((1, 2, 3), keepdim=True)
+    return gt + 0.5 * torch.tensor(spreads).view(-1, 1, 1, 1) * noise
+
+
+def test_adaptive_rule_refreshes_one_model_round_robin_when_the_batch_mean_spread_exceeds_the_threshold():
+    model = tiny_model()
+    bank = NegativeModelBank(model, intervals=(1, 1, 1), seed=0)  # K = 3; the intervals are not used
+    rule = AdaptiveRefresh(threshold=0.022, decay=0.001)
+    gt = torch.rand(2, 3, 8, 8)
+    sequence = [  # per-sample spreads of each step: the batch mean decides (not the largest sample)
+        (0.03, 0.03), (0.01, 0.01), (0.0221, 0.0221), (0.0219, 0.0219), (0.04, 0.003), (0.01, 0.04), (0.5, 0.5),
+        (0.0, 0.0), (0.1, 0.1)]
+    refreshed_models = []
+    for spreads in sequence:
+        perturb(model, 0.1)
+        old = [state(negative) for negative in bank.models]
+        restored = with_spread(gt, spreads)
+        torch.testing.assert_close(error_spread(restored, gt), torch.tensor(sum(spreads) / 2))
+        logged = rule.during_step(bank, model, restored, gt)
+        changed = [i for i, negative in enumerate(bank.models)
+                   if any(not torch.equal(t, old[i][k]) for k, t in negative.state_dict().items())]
+        assert logged["spn_refreshed"].item() == float(bool(changed))
+        refreshed_models.append(changed)
+        net = model.state_dict()
+        for i in changed:  # neg = 0.001·neg + 0.999·net, from the weights that produced this output
+            for name, tensor in bank.models[i].state_dict().items():
+                expected = 0.001 * old[i][name] + 0.999 * net[name] if tensor.is_floating_point() else net[name]
+                torch.testing.assert_close(tensor, expected, rtol=0, atol=1e-6)
+        assert rule.after_step(bank, 1, model) == []  # no periodic refresh
+    assert refreshed_models == [[0], [], [1], [], [], [2], [0], [], [1]]
+    assert rule.refreshes == 5
+
+
+def spn_term(net, **section):
+    spn = SPNConfig(enabled=True, intervals=[1, 1], decays=[0.1], vgg_weights="random", layers=["relu1_2"],
+                    layer_weights=[1.0], **section)
+    return SPNTerm(spn, net, seed=3)
+
+
+def spn_step(term, net, spread):
+    gt = torch.rand(1, 3, 8, 8)
+    lq = torch.rand(1, 3, 8, 8)
+    return term(StepInputs(lq, gt, with_spread(gt, [spread]), None, net, 0, torch.Generator()))
+
+
+def test_adaptive_state_survives_a_checkpoint_and_is_refused_by_the_interval_rule():
+    model = tiny_model()
+    term = spn_term(model, refresh="adaptive", adaptive_threshold=0.05)
+    out = spn_step(term, model, 0.2)
+    assert out["spn_refreshed"].item() == 1 and out["spn_spread"].item() == pytest.approx(0.2, rel=1e-4)
+    assert spn_step(term, model, 0.01)["spn_refreshed"].item() == 0
+    saved = term.checkpoint_state()
+    assert saved["refresh.refreshes"].item() == 1 and "models.1.0.weight" in saved
+
+    resumed = spn_term(tiny_model(seed=4), refresh="adaptive", adaptive_threshold=0.05)
+    resumed.restore_state(saved)
+    assert resumed.refresh.refreshes == 1
+    assert all(torch.equal(a, b) for a, b in zip(state(resumed.bank).values(), state(term.bank).values()))
+    perturb(model, 0.3)
+    before = state(resumed.bank.models[0])
+    spn_step(resumed, model, 0.2)  # the round robin continues with model 1, not model 0
+    assert all(torch.equal(t, before[k]) for k, t in resumed.bank.models[0].state_dict().items())
+    torch.testing.assert_close(resumed.bank.models[1][0].weight,
+                               0.001 * term.bank.models[1][0].weight + 0.999 * model[0].weight, rtol=0, atol=1e-6)
+
+    with pytest.raises(CheckpointError, match="loss.spn.refresh"):
+        spn_term(tiny_model()).restore_state(saved)
+    with pytest.raises(CheckpointError, match="loss.spn.refresh"):
+        spn_term(tiny_model(), refresh="adaptive").restore_state(spn_term(tiny_model()).checkpoint_state())
+
+
+def test_interval_rule_keeps_the_published_checkpoint_layout():
+    model = tiny_model()
+    term = spn_term(model)
+    before = state(term.bank)
+    out = spn_step(term, model, 0.5)
+    assert "spn_refreshed" not in out and all(torch.equal(v, before[k]) for k, v in state(term.bank).items())
+    assert term.checkpoint_state().keys() == term.bank.state_dict().keys()  # no refresh state
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("refresh", "sometimes", "loss.spn.refresh must be one of interval, adaptive"),
+    ("adaptive_threshold", -0.1, "loss.spn.adaptive_threshold must be >= 0"),
+    ("adaptive_decay", 1.5, "must lie in [0, 1]"),
+    ("decays", [2.0], "must lie in [0, 1]"),
+    ("intervals", [], "at least one interval"),
+])
+def test_spn_refresh_settings_are_validated(key, value, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_dict({"loss": {"spn": {"enabled": True, key: value}}})
+
+
+# --- networks whose state is not all floating point ---------------------------------------------------------------
+class Counter(nn.Module):
+    """A layer with an integer buffer and an integer (frozen) parameter, as quantised or bookkeeping layers have."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("flags", torch.tensor([True, False]))
+        self.offset = nn.Parameter(torch.tensor([3], dtype=torch.int32), requires_grad=False)
+
+    def forward(self, x):
+        return x + self.offset.float() * 0.01
+
+
+@pytest.mark.parametrize("refresh", ["interval", "adaptive"])
+def test_integer_buffers_and_parameters_are_copied_never_blended(refresh):
+    model = nn.Sequential(tiny_model(), Counter())
+    term = spn_term(model, refresh=refresh, adaptive_threshold=0.0)
+    negative = term.bank.models[0][1]
+    assert negative.steps.dtype == torch.int64 and negative.offset.dtype == torch.int32
+    with torch.no_grad():
+        model[1].steps.fill_(7)
+        model[1].flags.logical_not_()
+        model[1].offset.fill_(-2)
+        model[0][1].num_batches_tracked.fill_(11)
+    for _ in term.bank.models:  # adaptive: one model per step (threshold 0); interval: all after step 1
+        assert torch.isfinite(spn_step(term, model, 0.5)["spn"])
+    term.after_step(1, model)
+    for negative in term.bank.models:
+        assert negative[1].steps.item() == 7 and negative[1].flags.tolist() == [False, True]
+        assert negative[1].offset.item() == -2 and negative[0][1].num_batches_tracked.item() == 11

@@ -17,7 +17,7 @@ from cplir.engine.run_log import read_log
 from cplir.engine.trainer import Trainer, run_training
 from cplir.errors import CplirError
 from cplir.models import build_model, load_weights
-from trainer_fixtures import make_paired_tree, tiny_config
+from trainer_fixtures import interrupt_then_resume, make_paired_tree, tiny_config
 
 CPR = {"loss__cpr__enabled": True, "loss__cpr__vgg_weights": "random", "loss__cpr__num_negatives": 2,
        "loss__cpr__layers": ["relu1_1", "relu2_1"], "loss__cpr__layer_weights": [0.5, 1.0]}
@@ -56,9 +56,15 @@ def _losses(run: Path):
     return {r["iteration"]: r["loss"] for r in read_log(run, "train")}
 
 
-@pytest.mark.parametrize("extra", [CPR, {"loss__spn__enabled": True, "loss__spn__vgg_weights": "random",
-                                         "loss__spn__intervals": [1, 2], "loss__spn__decays": [0.5]}],
-                         ids=["cpr", "spn"])
+SPN = {"loss__spn__enabled": True, "loss__spn__vgg_weights": "random", "loss__spn__intervals": [1, 2],
+       "loss__spn__decays": [0.5]}
+
+
+# spn_adaptive: threshold 0 refreshes one model per step, so a resume that lost the round-robin count (3 at the
+# checkpoint) would refresh model 0 instead of model 1 next.
+@pytest.mark.parametrize("extra", [CPR, SPN, {**SPN, "loss__spn__refresh": "adaptive",
+                                              "loss__spn__adaptive_threshold": 0.0}],
+                         ids=["cpr", "spn", "spn_adaptive"])
 def test_resume_continues_the_same_trajectory(data_root, tmp_path, extra, monkeypatch):
     """Interrupt after 4 of 6 iterations (the last checkpoint is at 3, mid-epoch: 4 batches per epoch), resume,
     compare; the log keeps each iteration once (what came after the checkpoint is dropped and redone)."""
@@ -66,20 +72,7 @@ def test_resume_continues_the_same_trajectory(data_root, tmp_path, extra, monkey
     run_training(whole, DistInfo(), progress=False)
 
     cut = tiny_config(data_root, tmp_path / "cut", **extra)
-    original = Trainer.training_step
-
-    def interrupted(self, lq, gt):
-        if self.iteration == 4:
-            raise KeyboardInterrupt
-        return original(self, lq, gt)
-
-    monkeypatch.setattr(Trainer, "training_step", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        run_training(cut, DistInfo(), progress=False)
-    monkeypatch.undo()
-    assert [r["iteration"] for r in read_log(cut.run_dir, "train")] == [1, 2, 3, 4]
-    assert main(["train", "--config", str(cut.run_dir / "config.yaml"), "--resume", "auto", "--no-progress",
-                 "--device", "cpu"]) == 0
+    assert interrupt_then_resume(cut, 4, monkeypatch) == [1, 2, 3, 4]
 
     a, b = _losses(whole.run_dir), _losses(cut.run_dir)
     assert [r["iteration"] for r in read_log(cut.run_dir, "train")] == [1, 2, 3, 4, 5, 6]

@@ -51,3 +51,30 @@ def trained_run(root: Path, **sections):
                                                                          "train__val_every": 0, **sections})
     run_training(cfg, DistInfo(), progress=False)
     return cfg, cfg.run_dir / "checkpoints" / "iter_00000003.pth"
+
+
+def interrupt_then_resume(cfg, at_iteration: int, monkeypatch) -> list:
+    """Train ``cfg`` until a KeyboardInterrupt when ``at_iteration`` iterations are done, then continue it with
+    ``cplir train --resume auto``; returns the iterations the log held before the resume."""
+    import pytest
+
+    from cplir.cli import main
+    from cplir.engine.distributed import DistInfo
+    from cplir.engine.run_log import read_log
+    from cplir.engine.trainer import Trainer, run_training
+
+    original = Trainer.training_step
+
+    def interrupted(self, lq, gt):
+        if self.iteration == at_iteration:
+            raise KeyboardInterrupt
+        return original(self, lq, gt)
+
+    monkeypatch.setattr(Trainer, "training_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(cfg, DistInfo(), progress=False)
+    monkeypatch.undo()
+    logged = [r["iteration"] for r in read_log(cfg.run_dir, "train")]
+    assert main(["train", "--config", str(cfg.run_dir / "config.yaml"), "--resume", "auto", "--no-progress",
+                 "--device", "cpu"]) == 0
+    return logged

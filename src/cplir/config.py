@@ -22,6 +22,7 @@ import re
 import yaml
 
 from cplir.engine.negative_models import DEFAULT_DECAY, DEFAULT_INTERVALS, DEFAULT_START
+from cplir.engine.negative_refresh import DEFAULT_ADAPTIVE_DECAY, DEFAULT_THRESHOLD, REFRESH_RULES
 from cplir.errors import ConfigError
 from cplir.losses import contrastive_prompt as cpr_defaults
 from cplir.losses import model_contrastive as spn_defaults
@@ -86,11 +87,15 @@ class OptimConfig:
     lr: float = 2e-4
     weight_decay: float = 0.01  # torch AdamW default, as PromptIR's optimiser
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
-    schedule: str = "cosine"  # "cosine" (warm-up + one cosine) | "cosine_restart" (BasicSR's restarts)
+    # "cosine" (warm-up + one cosine) | "cosine_restart" (BasicSR's restarts) | "cosine_annealing" (torch's
+    # CosineAnnealingLR, periodic past schedule_iters) | "multistep" (lr·gamma at each milestone)
+    schedule: str = "cosine"
     warmup_iters: int = 0
-    schedule_iters: int = 0  # length of the cosine schedule; 0: the training length
+    schedule_iters: int = 0  # length of the cosine schedule (cosine_annealing: T_max); 0: the training length
     periods: List[int] = field(default_factory=list)  # cosine_restart: iterations of each cycle
     restart_weights: List[float] = field(default_factory=list)  # cosine_restart: peak factor per cycle; []: all 1
+    milestones: List[int] = field(default_factory=list)  # multistep: iterations where the lr is multiplied by gamma
+    gamma: float = 0.5  # multistep: the factor
     min_lr: float = 0.0
     grad_clip: float = 0.0  # max gradient norm; 0: no clipping
 
@@ -124,6 +129,9 @@ class SPNConfig:
     intervals: List[int] = field(default_factory=lambda: list(DEFAULT_INTERVALS))
     decays: List[float] = field(default_factory=lambda: [DEFAULT_DECAY] * len(DEFAULT_INTERVALS))
     start: float = DEFAULT_START
+    refresh: str = "interval"  # "interval" (the published config) | "adaptive" (the published code's variant)
+    adaptive_threshold: float = DEFAULT_THRESHOLD  # adaptive: refresh when the output error's spread exceeds it
+    adaptive_decay: float = DEFAULT_ADAPTIVE_DECAY  # adaptive: d of each refresh
     vgg_weights: str = ""
     layers: List[str] = field(default_factory=lambda: list(spn_defaults.DEFAULT_LAYERS))
     layer_weights: List[float] = field(default_factory=lambda: list(spn_defaults.DEFAULT_LAYER_WEIGHTS))
@@ -132,6 +140,7 @@ class SPNConfig:
 @dataclass
 class LossConfig:
     l1: float = 1.0
+    ssim: float = 0.0  # weight of 1 − SSIM (IDT's training loss); 0 disables it
     cpr: CPRConfig = field(default_factory=CPRConfig)
     spn: SPNConfig = field(default_factory=SPNConfig)
 
@@ -164,6 +173,8 @@ class EvalConfig:
     crop_border: int = 0
     pad_multiple: int = 8
     pad_mode: str = "reflect"  # how inputs are padded to pad_multiple: "reflect" | "replicate" | "constant"
+    tile: int = 0  # > 0: restore test images in overlapping tiles of this side (IDT takes 128x128 only); 0: whole
+    tile_overlap: int = 32  # least overlap of neighbouring tiles in input pixels
     weights: str = "ema"  # which weights of a checkpoint `cplir test` loads: "ema" (params_ema) | "model" (params)
     lpips: LPIPSConfig = field(default_factory=LPIPSConfig)
 
@@ -365,6 +376,7 @@ CHOICES = {
     "loss.cpr.distance": cpr_defaults.DISTANCES,
     "loss.cpr.vgg": VGG_ARCHS,
     "loss.cpr.features": cpr_defaults.FEATURES,
+    "loss.spn.refresh": tuple(REFRESH_RULES),
 }
 
 
@@ -391,6 +403,10 @@ def validate(cfg: Config) -> Config:
              "train.optim.periods must list the length (>= 1 iterations) of every cosine_restart cycle")
         need(not o.restart_weights or len(o.restart_weights) == len(o.periods),
              "train.optim.restart_weights needs one value per period (or none: all 1)")
+    if o.schedule == "multistep":
+        need(len(o.milestones) >= 1 and all(m >= 1 for m in o.milestones),
+             "train.optim.milestones must list the iterations (>= 1) where the multistep lr drops")
+        need(0 < o.gamma <= 1, f"train.optim.gamma must be in (0, 1], got {o.gamma}")
     need(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), "train.optim.betas must be two numbers in [0, 1)")
     need(o.grad_clip >= 0, "train.optim.grad_clip must be >= 0 (0 disables clipping)")
     need(0 <= t.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
@@ -403,14 +419,22 @@ def validate(cfg: Config) -> Config:
     need(d.num_workers >= 0, "data.num_workers must be >= 0")
     need(all(r >= 1 for r in d.repeats.values()), "data.repeats values must be >= 1")
     need(cfg.eval.crop_border >= 0, "eval.crop_border must be >= 0")
+    need(cfg.eval.tile >= 0 and cfg.eval.tile_overlap >= 0 and (cfg.eval.tile == 0 or cfg.eval.tile_overlap
+                                                                 < cfg.eval.tile),
+         "eval.tile must be >= 0 (0: whole images) and eval.tile_overlap >= 0 and smaller than the tile")
+    need(cfg.loss.l1 >= 0 and cfg.loss.ssim >= 0, "loss.l1 and loss.ssim are weights: >= 0 (0 disables the term)")
     cpr, spn = cfg.loss.cpr, cfg.loss.spn
     need(cpr.num_negatives >= 1, f"loss.cpr.num_negatives must be at least 1, got {cpr.num_negatives}")
     need(0 <= cpr.negatives_per_pass <= cpr.num_negatives,
          f"loss.cpr.negatives_per_pass must be between 0 (auto) and num_negatives, got {cpr.negatives_per_pass}")
     need(len(cpr.layers) == len(cpr.layer_weights), "loss.cpr.layers and loss.cpr.layer_weights differ in length")
     need(len(spn.layers) == len(spn.layer_weights), "loss.spn.layers and loss.spn.layer_weights differ in length")
+    need(len(spn.intervals) >= 1 and all(i >= 1 for i in spn.intervals),
+         "loss.spn.intervals must list at least one interval, each >= 1 (its length is K, the number of negatives)")
     need(len(spn.decays) in (1, len(spn.intervals)), "loss.spn.decays needs one value or one per interval")
-    need(all(i >= 1 for i in spn.intervals), "loss.spn.intervals must be >= 1")
+    need(all(0 <= v <= 1 for v in (*spn.decays, spn.start, spn.adaptive_decay)),
+         "loss.spn.decays, loss.spn.start and loss.spn.adaptive_decay must lie in [0, 1]")
+    need(spn.adaptive_threshold >= 0, f"loss.spn.adaptive_threshold must be >= 0, got {spn.adaptive_threshold}")
     name_test_sets(d.test)
     check_model(cfg)
     return cfg

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 CPL = "CPL (TPAMI, arXiv 2504.09973)"
+MCLIR = "MCLIR (AAAI 2024, arXiv 2309.06023)"
+SR_SETS = ("Set14", "B100", "Urban100", "Manga109")  # the sets of MCLIR's SR table; its average is over these four
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,17 @@ class PaperResult:
         return ", ".join(f"{label} {value:.2f}" for label, value in self.per_task) + "; " + average
 
 
+def _mclir_sots_row(row: str, psnr: float, ssim: float) -> PaperResult:
+    """A row of MCLIR's dehazing table, SOTS-indoor columns (scored as its FFANet options score it)."""
+    return PaperResult(f"{MCLIR} dehazing table, SOTS-indoor, {row} row", "basicsr_rgb", 0, psnr, ssim)
+
+
+def _mclir_sr_row(row: str, psnr: Tuple[float, ...], average: float, ssim: float) -> PaperResult:
+    """A ×4 row of MCLIR's SR table: PSNR per set of :data:`SR_SETS`, their average and average SSIM."""
+    return PaperResult(f"{MCLIR} SR table, ×4, {row} row", "basicsr_y", 4, average, ssim, ssim_digits=4,
+                       per_task=tuple(zip(SR_SETS, psnr)))
+
+
 PAPER_RESULTS: Dict[str, PaperResult] = {
     "promptir/three_task": PaperResult("PromptIR (NeurIPS 2023) Table 1, three-task all-in-one", "promptir", 0,
                                        32.06, 0.913),
@@ -70,4 +83,22 @@ PAPER_RESULTS: Dict[str, PaperResult] = {
     "cpl/cdd11": PaperResult(f"{CPL} CDD-11 table, PromptIR+CPL row (5 prompts)", "promptir", 0, 29.07),
     "cpl/cdd11_p10": PaperResult(f"{CPL} CDD-11 table, PromptIR+CPL with 10 prompts", "promptir", 0, 29.60),
     "cpl/cdd11_p15": PaperResult(f"{CPL} CDD-11 table, PromptIR+CPL with 15 prompts", "promptir", 0, 29.85),
+    # MCLIR's tables: each baseline row is the network's own published number; +SPN is MCLIR's retraining.
+    "ffanet/sots_indoor": _mclir_sots_row("FFANet", 36.39, 0.989),
+    "mclir/ffanet_sots_indoor": _mclir_sots_row("FFANet+SPN", 39.80, 0.995),
+    "dehazeformer_t/sots_indoor": _mclir_sots_row("DehazeFormer-T", 35.15, 0.989),
+    "mclir/dehazeformer_t_sots_indoor": _mclir_sots_row("DehazeFormer-T+SPN", 35.51, 0.990),
+    "dehazeformer_s/sots_indoor": _mclir_sots_row("DehazeFormer-S", 36.82, 0.992),
+    "mclir/dehazeformer_s_sots_indoor": _mclir_sots_row("DehazeFormer-S+SPN", 37.24, 0.993),
+    "dehazeformer_b/sots_indoor": _mclir_sots_row("DehazeFormer-B", 37.84, 0.994),
+    "mclir/dehazeformer_b_sots_indoor": _mclir_sots_row("DehazeFormer-B+SPN", 38.41, 0.994),
+    "idt/spa": PaperResult(f"{MCLIR} deraining table, SPA column, IDT row", "basicsr_y", 0, 47.34, 0.9929,
+                           ssim_digits=4),
+    "mclir/idt_spa": PaperResult(f"{MCLIR} deraining table, SPA column, IDT+SPN row", "basicsr_y", 0, 48.04, 0.9938,
+                                 ssim_digits=4),
+    "swinir_light/x4": _mclir_sr_row("SwinIR-light", (28.77, 27.69, 26.47, 30.92), 28.46, 0.8099),
+    "mclir/swinir_light_x4": _mclir_sr_row("SwinIR-light+SPN", (28.85, 27.72, 26.57, 31.04), 28.55, 0.8114),
+    "edsr_baseline/x4": _mclir_sr_row("EDSR-light (EDSR-baseline)", (28.58, 27.57, 26.04, 30.35), 28.14, 0.8021),
+    "mclir/edsr_baseline_x4": _mclir_sr_row("EDSR-light (EDSR-baseline)+SPN", (28.63, 27.59, 26.12, 30.51), 28.21,
+                                            0.8040),
 }

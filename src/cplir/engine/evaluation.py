@@ -22,7 +22,7 @@ from cplir.data.datasets import PairedDataset, build_eval_loader, evenly_spaced
 from cplir.data.image_io import image_size, write_png
 from cplir.engine.distributed import DistInfo, all_reduce_sum
 from cplir.errors import DataError, InputSizeError
-from cplir.inference import run_padded
+from cplir.inference import run_padded, run_tiled
 from cplir.metrics import psnr_torch, ssim_torch
 from cplir.metrics.lpips import LPIPS, lpips_torch
 from cplir.metrics.protocols import PROMPTIR_CROP_BASE, min_image_side
@@ -54,11 +54,12 @@ def build_test_sets(cfg, max_images: int = 0) -> Dict[str, PairedDataset]:
 
 
 def check_image_sizes(name: str, dataset: PairedDataset, protocol: str, crop_border: int = 0) -> None:
-    """Refuse a test set holding an image smaller than the protocol can score (:func:`min_image_side`)."""
+    """Refuse a test set holding an image smaller than the protocol can score (:func:`min_image_side`); a
+    super-resolution input counts at its restored size, scale times its own."""
     low = min_image_side(protocol, crop_border)
     for record in dataset.records:
-        for path in (record.degraded, record.clean):
-            if path is not None and min(size := image_size(path)) < low:
+        for path, factor in ((record.degraded, record.scale), (record.clean, 1)):
+            if path is not None and min(size := image_size(path)) * factor < low:
                 border = f" with crop_border {crop_border}" if crop_border else ""
                 raise DataError(f"test image {path} ({size[0]}x{size[1]}) of test set {name!r} is smaller than the "
                                 f"{low}x{low} pixels the {protocol} protocol{border} can score; remove it or choose "
@@ -91,11 +92,16 @@ def _out_of_memory(error: Exception) -> bool:
 
 
 def _restore(model: Callable, lq: torch.Tensor, pad_multiple: int, pad_mode: str, autocast,
-             where: str) -> torch.Tensor:
-    """The model's output for ``lq`` (1, C, H, W), clamped to [0, 1]; a clear error when memory runs out."""
+             where: str, tile: int = 0, tile_overlap: int = 32) -> torch.Tensor:
+    """The model's output for ``lq`` (1, C, H, W), whole or in ``tile``-sized tiles (0: whole), clamped to
+    [0, 1]; a clear error when memory runs out."""
     try:
         with autocast():
-            out = run_padded(model, lq, pad_multiple, pad_mode)
+            if tile > 0:
+                out = run_tiled(lambda part: run_padded(model, part, pad_multiple, pad_mode), lq, tile, tile_overlap,
+                                scale=int(getattr(model, "scale", 1) or 1))
+            else:
+                out = run_padded(model, lq, pad_multiple, pad_mode)
     except (torch.OutOfMemoryError, RuntimeError) as error:
         if not _out_of_memory(error):
             raise
@@ -143,12 +149,13 @@ def _gather_rows(rows: List[dict], dist: DistInfo) -> List[dict]:
 def evaluate(model: Callable, datasets: Dict[str, PairedDataset], protocol: str, crop_border: int = 0,
              pad_multiple: int = 8, device: torch.device = torch.device("cpu"), dist: DistInfo = DistInfo(),
              autocast=contextlib.nullcontext, progress: bool = False, save_dir: Optional[Path] = None,
-             num_workers: int = 0, *, pad_mode: str = "reflect", lpips: Optional[LPIPS] = None,
-             baseline: bool = False,
+             num_workers: int = 0, *, pad_mode: str = "reflect", tile: int = 0, tile_overlap: int = 32,
+             lpips: Optional[LPIPS] = None, baseline: bool = False,
              on_set_done: Optional[Callable[[str, dict, List[dict]], None]] = None) -> Dict[str, Dict[str, float]]:
     """Scores per task: ``{task: {"psnr", "ssim", "l1", "count"}}`` plus ``"lpips"`` when an LPIPS metric is given
     (tasks prefixed by the set name when there are several sets). Inputs are padded to ``pad_multiple`` with
-    ``pad_mode`` and the output cropped back.
+    ``pad_mode`` and the output cropped back; with ``tile`` > 0 they are restored in overlapping tiles of that side
+    (:func:`cplir.inference.run_tiled`), each padded so, for networks that take one input size only (IDT).
 
     Args:
         baseline: also score the degraded input against its target (``input_psnr``, ``input_ssim``; NaN where
@@ -170,7 +177,8 @@ def evaluate(model: Callable, datasets: Dict[str, PairedDataset], protocol: str,
             for sample in loader:  # batches of one image: sizes differ
                 lq, gt = sample["lq"].to(device), sample["gt"].to(device)
                 task, key = sample["task"][0], sample["key"][0]
-                out = _restore(model, lq, pad_multiple, pad_mode, autocast, f"{set_name}/{task}/{key}")
+                out = _restore(model, lq, pad_multiple, pad_mode, autocast, f"{set_name}/{task}/{key}", tile,
+                               tile_overlap)
                 values = _scores(out, gt, protocol, crop_border, lpips)
                 if baseline:
                     values += (_scores(lq, gt, protocol, crop_border)[:2] if lq.shape == gt.shape

@@ -1,8 +1,10 @@
 """Negative ("latency") models of model contrastive learning, MCLIR (docs/design.md §4).
 
 K frozen copies of the network being trained, each a lagged snapshot of it: at the start
-``neg_i = s·random + (1−s)·net`` and every ``intervals[i]`` iterations ``neg_i = d_i·neg_i + (1−d_i)·net``.
-Their outputs are the negatives of the SPN loss (:class:`cplir.losses.model_contrastive.ModelContrastiveLoss`).
+``neg_i = s·random + (1−s)·net`` and every ``intervals[i]`` iterations ``neg_i = d_i·neg_i + (1−d_i)·net``
+(:meth:`NegativeModelBank.step`; the adaptive variant of :mod:`cplir.engine.negative_refresh` calls
+:meth:`NegativeModelBank.refresh` instead). Their outputs are the negatives of the SPN loss
+(:class:`cplir.losses.model_contrastive.ModelContrastiveLoss`).
 """
 
 from __future__ import annotations
@@ -132,15 +134,18 @@ class NegativeModelBank(nn.Module):
         return super().train(False)
 
     @torch.no_grad()
+    def refresh(self, index: int, model: nn.Module, decay: float) -> None:
+        """``neg_index = decay·neg_index + (1−decay)·model`` (``model`` plain, DDP-wrapped or compiled)."""
+        self._blend(self.models[index], unwrap_model(model), decay)
+
     def step(self, iteration: int, model: nn.Module) -> list[int]:
-        """Refresh every negative model i with ``iteration % intervals[i] == 0`` (iteration >= 1) from ``model``;
-        returns the indices refreshed."""
+        """Refresh every negative model i with ``iteration % intervals[i] == 0`` (iteration >= 1) from ``model``
+        with its decay d_i; returns the indices refreshed."""
         if iteration < 1:
             return []
-        net = unwrap_model(model)
         refreshed = [i for i, interval in enumerate(self.intervals) if iteration % interval == 0]
         for i in refreshed:
-            self._blend(self.models[i], net, self.decays[i])
+            self.refresh(i, model, self.decays[i])
         return refreshed
 
     @torch.no_grad()

@@ -8,6 +8,7 @@ section in :class:`cplir.config.LossConfig`; see docs/extending.md.
 
 Built-in terms:
 * ``l1``: the reconstruction loss ``||I − y||₁`` (CPL Eq. 4; MCLIR's L_rec);
+* ``ssim``: ``1 − SSIM(I, y)``, IDT's reconstruction loss (:mod:`cplir.losses.ssim`);
 * ``cpr``: Contrastive Prompt Regularisation ``α·(L_pos − L_neg)`` with m mismatched-prompt negatives (CPL Eq. 5–8);
 * ``spn``: the Self-Prior guided Negative loss ``−λ·mean_i ||φ(I) − φ(neg_i(x))||₁`` with lagged negative models
   (MCLIR Eq. 3).
@@ -20,9 +21,10 @@ import torch
 from torch import nn
 
 from cplir.engine.negative_models import NegativeModelBank
+from cplir.engine.negative_refresh import build_refresh_rule
 from cplir.engine.prompt_negatives import draw_negative_choices, prompt_negatives_batched, prompt_negatives_naive
-from cplir.errors import ConfigError
-from cplir.losses import ContrastivePromptLoss, ModelContrastiveLoss, l1_loss
+from cplir.errors import CheckpointError, ConfigError
+from cplir.losses import ContrastivePromptLoss, ModelContrastiveLoss, l1_loss, ssim_loss
 from cplir.models.prompted import check_supports_cpr
 
 
@@ -108,8 +110,8 @@ def build_objective(cfg, net: nn.Module) -> nn.ModuleDict:
             term.name = name
             terms[name] = term
     if not terms:
-        raise ConfigError("the training objective is empty: enable at least one loss (loss.l1 > 0, loss.cpr or "
-                          "loss.spn)")
+        raise ConfigError("the training objective is empty: enable at least one loss (loss.l1 > 0, loss.ssim > 0, "
+                          "loss.cpr or loss.spn)")
     return terms
 
 
@@ -118,20 +120,26 @@ def _vgg_spec(text: str):
 
 
 # --- built-in terms ----------------------------------------------------------------------------------------------
-class L1Term(ObjectiveTerm):
-    """``w·||I − y||₁``: the reconstruction term (CPL Eq. 4)."""
+class ReconstructionTerm(ObjectiveTerm):
+    """``w·loss(I, y)``: a reconstruction term, ``l1`` (CPL Eq. 4; MCLIR's L_rec) or ``ssim`` (IDT's objective)."""
 
-    def __init__(self, weight: float):
+    def __init__(self, weight: float, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
         super().__init__()
         self.weight = weight
+        self.loss = loss
 
     def forward(self, inputs: StepInputs) -> Dict[str, torch.Tensor]:
-        return {"l1": self.weight * l1_loss(inputs.restored, inputs.gt)}
+        return {self.name: self.weight * self.loss(inputs.restored, inputs.gt)}
 
 
 @register_term("l1")
 def _build_l1(weight: float, net: nn.Module, cfg) -> Optional[ObjectiveTerm]:
-    return L1Term(weight) if weight > 0 else None
+    return ReconstructionTerm(weight, l1_loss) if weight > 0 else None
+
+
+@register_term("ssim")
+def _build_ssim(weight: float, net: nn.Module, cfg) -> Optional[ObjectiveTerm]:
+    return ReconstructionTerm(weight, ssim_loss) if weight > 0 else None
 
 
 class CPRTerm(ObjectiveTerm):
@@ -182,29 +190,44 @@ def _build_cpr(section, net: nn.Module, cfg) -> Optional[ObjectiveTerm]:
     return CPRTerm(section, next(net.parameters()).device.type)
 
 
+REFRESH_PREFIX = "refresh."  # checkpoint keys of the refresh rule's state, beside the bank's weights
+
+
 class SPNTerm(ObjectiveTerm):
     """The Self-Prior guided Negative loss of model contrastive learning, ``−λ·mean_i ||φ(I) − φ(neg_i(x))||₁``
-    (MCLIR Eq. 3), with K lagged negative models refreshed after each step."""
+    (MCLIR Eq. 3), with K lagged negative models refreshed by the rule ``loss.spn.refresh`` names
+    (:mod:`cplir.engine.negative_refresh`)."""
 
     def __init__(self, section, net: nn.Module, seed: int):
         super().__init__()
         self.bank = NegativeModelBank(net, section.intervals, section.decays, section.start, seed=seed)
         self.bank.to(next(net.parameters()).device)
+        self.refresh = build_refresh_rule(section)
         self.loss = ModelContrastiveLoss(lam=section.lam, layers=section.layers, layer_weights=section.layer_weights,
                                          vgg=_vgg_spec(section.vgg_weights))
 
     def forward(self, inputs: StepInputs) -> Dict[str, torch.Tensor]:
         out = self.loss(inputs.restored, [o.float() for o in self.bank.forward_all(inputs.lq)])
-        return {"spn": out["spn"], "spn_neg": out["neg"]}
+        # After the negatives of this step: a model the rule refreshes now serves from the next step on.
+        logged = self.refresh.during_step(self.bank, inputs.net, inputs.restored, inputs.gt)
+        return {"spn": out["spn"], "spn_neg": out["neg"], **logged}
 
     def after_step(self, iteration: int, net: nn.Module) -> None:
-        self.bank.step(iteration, net)
+        self.refresh.after_step(self.bank, iteration, net)
 
     def checkpoint_state(self) -> Optional[dict]:
-        return self.bank.state_dict()
+        rule = {f"{REFRESH_PREFIX}{key}": value for key, value in self.refresh.state_dict().items()}
+        return {**self.bank.state_dict(), **rule}
 
     def restore_state(self, state: dict) -> None:
-        self.bank.load_state_dict(state)
+        self.bank.load_state_dict({k: v for k, v in state.items() if not k.startswith(REFRESH_PREFIX)})
+        rule = {k[len(REFRESH_PREFIX):]: v for k, v in state.items() if k.startswith(REFRESH_PREFIX)}
+        expected = self.refresh.state_dict().keys()
+        if rule.keys() != expected:
+            raise CheckpointError(f"the checkpoint's SPN refresh state holds {sorted(rule) or 'nothing'}, the "
+                                  f"configured loss.spn.refresh needs {sorted(expected) or 'nothing'}; resume with "
+                                  "the loss.spn.refresh the run was trained with")
+        self.refresh.load_state_dict(rule)
 
 
 @register_term("spn")

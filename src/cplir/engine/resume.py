@@ -7,8 +7,9 @@ difference stops the resume with the list of differing keys, unless the user acc
 may be extended), how often to log, validate and save, how data is loaded, where the run lives and what
 validation measures may change freely; those changes are logged too.
 
-The cosine schedule's length is compared as it acts: under ``schedule: cosine``, ``schedule_iters: 0`` means "the
-training length", so extending ``train.iterations`` under it stretches the schedule, a trajectory change.
+The cosine schedule's length is compared as it acts: under ``schedule: cosine`` (or ``cosine_annealing``),
+``schedule_iters: 0`` means "the training length", so extending ``train.iterations`` under it stretches the
+schedule, a trajectory change.
 """
 
 from typing import Any, Dict, List, Tuple
@@ -43,7 +44,8 @@ def _as_run(tree: dict) -> Dict[str, Any]:
     except ConfigError:  # validation grew stricter since the checkpoint was written: compare as written
         pass
     flat = _flatten(tree)
-    if flat.get("train.optim.schedule", "cosine") == "cosine" and flat.get("train.optim.schedule_iters") == 0:
+    if (flat.get("train.optim.schedule", "cosine") in ("cosine", "cosine_annealing")
+            and flat.get("train.optim.schedule_iters") == 0):
         flat["train.optim.schedule_iters"] = flat.get("train.iterations")
     return flat
 

@@ -5,10 +5,16 @@
   lr 0); this is the intended closed form instead.
 * ``cosine_restart``: cosine annealing with restarts, BasicSR's ``CosineAnnealingRestartLR`` (the published CPLIR
   options: periods 4 × 250,000, restart weights 1, eta_min 1e-7).
+* ``cosine_annealing``: torch's ``CosineAnnealingLR``, which keeps following its cosine past ``T_max`` (the lr
+  climbs back to the base rate at ``2·T_max``: a period of ``2·T_max``). The published MCLIR FFANet options train
+  500,000 iterations under ``T_max`` 100,000 (their ``TrueCosineAnnealingLR``), so the lr rises and falls 2.5 times.
+* ``multistep``: the base rate times ``gamma`` for every milestone reached (torch's ``MultiStepLR``; BasicSR's
+  ``MultiStepRestartLR`` without restarts): EDSR, SwinIR and IDT train with it.
 
 :func:`learning_rate` picks the schedule named by ``train.optim.schedule`` from :data:`SCHEDULES`.
 """
 
+import bisect
 import math
 from typing import Callable, Dict, Sequence
 
@@ -46,6 +52,24 @@ def cosine_restart_lr(iteration: int, base_lr: float, periods: Sequence[int], re
     return min_lr
 
 
+def periodic_cosine_lr(iteration: int, base_lr: float, t_max: int, min_lr: float = 0.0,
+                       warmup_iters: int = 0) -> float:
+    """torch's ``CosineAnnealingLR`` in closed form: ``min_lr + ½(base_lr − min_lr)(1 + cos(π t / t_max))`` for every
+    ``t`` (periodic beyond ``t_max``); a linear warm-up, if any, replaces the first ``warmup_iters`` values."""
+    if warmup_iters > 0 and iteration < warmup_iters:
+        return base_lr * (iteration + 1) / warmup_iters
+    return min_lr + 0.5 * (base_lr - min_lr) * (1.0 + math.cos(math.pi * iteration / t_max))
+
+
+def multistep_lr(iteration: int, base_lr: float, milestones: Sequence[int], gamma: float,
+                 warmup_iters: int = 0) -> float:
+    """``base_lr · gamma^n``, n the number of milestones ``<= iteration`` (torch's ``MultiStepLR`` with its step
+    count equal to the 0-based iteration, as BasicSR steps it); warm-up as :func:`periodic_cosine_lr`."""
+    if warmup_iters > 0 and iteration < warmup_iters:
+        return base_lr * (iteration + 1) / warmup_iters
+    return base_lr * gamma ** bisect.bisect_right(sorted(milestones), iteration)
+
+
 def _cosine(iteration: int, optim, iterations: int) -> float:
     return warmup_cosine_lr(iteration, optim.lr, optim.warmup_iters, optim.schedule_iters or iterations,
                             optim.min_lr)
@@ -56,7 +80,17 @@ def _cosine_restart(iteration: int, optim, iterations: int) -> float:
     return cosine_restart_lr(iteration, optim.lr, optim.periods, weights, optim.min_lr, optim.warmup_iters)
 
 
-SCHEDULES: Dict[str, Callable[..., float]] = {"cosine": _cosine, "cosine_restart": _cosine_restart}
+def _cosine_annealing(iteration: int, optim, iterations: int) -> float:
+    return periodic_cosine_lr(iteration, optim.lr, optim.schedule_iters or iterations, optim.min_lr,
+                              optim.warmup_iters)
+
+
+def _multistep(iteration: int, optim, iterations: int) -> float:
+    return multistep_lr(iteration, optim.lr, optim.milestones, optim.gamma, optim.warmup_iters)
+
+
+SCHEDULES: Dict[str, Callable[..., float]] = {"cosine": _cosine, "cosine_restart": _cosine_restart,
+                                              "cosine_annealing": _cosine_annealing, "multistep": _multistep}
 
 
 def learning_rate(iteration: int, optim, iterations: int) -> float:

@@ -103,7 +103,8 @@ def run_test(cfg: Config, checkpoint, out_dir: Optional[str] = None, save_images
         if e.lpips.enabled else (None, "")
     datasets = build_test_sets(cfg)
     extra = {"checkpoint": str(checkpoint), "weights": weights, "weights_key": key, "config": to_dict(cfg),
-             "pad": {"multiple": e.pad_multiple, "mode": e.pad_mode}, **({"lpips_net": e.lpips.net} if lpips else {})}
+             "pad": {"multiple": e.pad_multiple, "mode": e.pad_mode},
+             "tile": {"size": e.tile, "overlap": e.tile_overlap}, **({"lpips_net": e.lpips.net} if lpips else {})}
     done, rows, sets_done = {}, [], []
 
     def write(set_name: str, per_task: dict, set_rows: list) -> None:
@@ -116,9 +117,9 @@ def run_test(cfg: Config, checkpoint, out_dir: Optional[str] = None, save_images
 
     per_task = evaluate(model, datasets, e.protocol, e.crop_border, e.pad_multiple, dist.device, dist,
                         contextlib.nullcontext, progress=dist.is_main, save_dir=out / "images" if save_images else None,
-                        num_workers=cfg.data.num_workers, pad_mode=e.pad_mode,
-                        lpips=lpips.to(dist.device) if lpips is not None else None, baseline=True,
-                        on_set_done=write)
+                        num_workers=cfg.data.num_workers, pad_mode=e.pad_mode, tile=e.tile,
+                        tile_overlap=e.tile_overlap, lpips=lpips.to(dist.device) if lpips is not None else None,
+                        baseline=True, on_set_done=write)
     if dist.is_main:
         print(f"weights: {key} of {checkpoint}")
         print(format_table(per_task, e.protocol, e.crop_border, lpips_note))

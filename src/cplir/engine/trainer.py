@@ -2,7 +2,7 @@
 
 The objective is the sum of the configured terms of :mod:`cplir.engine.objective`, computed in
 :meth:`Trainer.training_step` on one restoration of the batch:
-* ``l1``: L1 reconstruction (CPL Eq. 4, MCLIR's L_rec);
+* ``l1``: L1 reconstruction (CPL Eq. 4, MCLIR's L_rec); ``ssim``: 1 − SSIM (IDT's reconstruction loss);
 * ``cpr``: Contrastive Prompt Regularisation ``α·(L_pos − L_neg)`` with m mismatched-prompt negatives (CPL Eq. 5–8);
 * ``spn``: the Self-Prior guided Negative loss ``−λ·mean_i ||φ(I) − φ(neg_i(x))||₁`` of model contrastive learning.
 Single-process runs are the world-size-1 case of the distributed code path. :func:`run_training` holds the run
@@ -184,7 +184,7 @@ class Trainer:
             inputs = StepInputs(lq, gt, restored.float(), feats, self.net, self.iteration,
                                 torch_generator(self.cfg.seed, self.dist.rank, self.iteration))
             terms, logged = {}, {}
-            for name, term in self.objective.items():  # l1 (Eq. 4), cpr (Eq. 5-8), spn (MCLIR Eq. 3), ...
+            for name, term in self.objective.items():  # l1 (Eq. 4), ssim, cpr (Eq. 5-8), spn (MCLIR Eq. 3), ...
                 out = term(inputs)
                 terms[name] = out.pop(name)
                 logged.update({k: v.item() for k, v in out.items()})
@@ -253,7 +253,8 @@ class Trainer:
         model.eval()
         e = self.cfg.eval
         per_task = evaluate(model, self.val_sets, e.protocol, e.crop_border, e.pad_multiple, self.device,
-                            self.dist, self.autocast, num_workers=self.cfg.data.num_workers, pad_mode=e.pad_mode)
+                            self.dist, self.autocast, num_workers=self.cfg.data.num_workers, pad_mode=e.pad_mode,
+                            tile=e.tile, tile_overlap=e.tile_overlap)
         self.last_per_task = per_task
         if self.iteration >= self.cfg.train.iterations and self.dist.is_main:
             self.calibration = routing_calibration(model, self.val_sets, self.device, e.pad_multiple, e.pad_mode)

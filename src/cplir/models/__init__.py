@@ -33,9 +33,10 @@ def cplir(**kwargs) -> PromptIR:
 
 
 @register_model("ffanet")
-def ffanet(gps: int = 3, blocks: int = 19) -> FFANet:
-    """FFA-Net (AAAI 2020) as configured by MCLIR: 3 groups of 19 blocks."""
-    return FFANet(gps=gps, blocks=blocks)
+def ffanet(gps: int = 3, blocks: int = 19, input_norm: bool = False) -> FFANet:
+    """FFA-Net (AAAI 2020) as configured by MCLIR: 3 groups of 19 blocks; ``input_norm``: the published input
+    normalisation inside the network."""
+    return FFANet(gps=gps, blocks=blocks, input_norm=input_norm)
 
 
 @register_model("dehazeformer")

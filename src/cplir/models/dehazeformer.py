@@ -3,7 +3,9 @@
 Module names, state-dict keys and numerics equal the published code, IDKiro/DehazeFormer
 ``models/dehazeformer.py``, so its released weights load unchanged. The registered variants ``dehazeformer_t``
 ... ``dehazeformer_l`` are the published size presets. The published training and test code feeds images scaled
-to [-1, 1]; its weights expect that range (the architecture itself takes any range).
+to [-1, 1] and reads the output in that range; its weights expect it. ``signed_range=True`` builds that
+convention into the network (``x → 2x − 1`` before, ``y → (y + 1) / 2`` after), so it takes and returns images in
+[0, 1] like every other model here; the architecture itself takes any range.
 """
 
 import math
@@ -251,8 +253,9 @@ class DehazeFormer(PromptedBackbone):
                  embed_dims: Sequence[int] = (24, 48, 96, 48, 24), mlp_ratios: Sequence[float] = (2., 4., 4., 2., 2.),
                  depths: Sequence[int] = (16, 16, 16, 8, 8), num_heads: Sequence[int] = (2, 4, 6, 1, 1),
                  attn_ratio: Sequence[float] = (1 / 4, 1 / 2, 3 / 4, 0, 0),
-                 conv_type: Sequence[str] = ("DWConv",) * 5):
+                 conv_type: Sequence[str] = ("DWConv",) * 5, signed_range: bool = False):
         super().__init__()
+        self.signed_range = signed_range
         bad = [c for c in conv_type if c not in CONV_TYPES]
         if bad:
             raise ConfigError(f"conv_type entries must be one of {CONV_TYPES}, got {bad}")
@@ -297,9 +300,12 @@ class DehazeFormer(PromptedBackbone):
     def decode(self, feats: torch.Tensor, x: torch.Tensor, ctx: PromptContext) -> torch.Tensor:
         """The whole network (it has no prompts; ``feats`` is the input itself)."""
         h, w = x.shape[2:]
+        if self.signed_range:
+            x = 2 * x - 1
         x = F.pad(x, (0, (-w) % PATCH, 0, (-h) % PATCH), mode="reflect")
         k, b = torch.split(self.forward_features(x), (1, 3), dim=1)
-        return (k * x - b + x)[:, :, :h, :w]
+        out = (k * x - b + x)[:, :, :h, :w]
+        return (out + 1) / 2 if self.signed_range else out
 
 
 PRESETS = {

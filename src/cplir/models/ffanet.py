@@ -3,6 +3,11 @@
 Module names, state-dict keys and numerics equal the published code (zhilin007/FFA-Net ``net/models/FFA.py``,
 identical to the ``FFANet`` architecture of the MCLIR repository, Aitical/MCLIR ``basicsr/archs/ffanet_arch.py``).
 The defaults are MCLIR's configuration (``options/FFANet_RESIDE_IN_fromScratch.yml``): 3 groups of 19 blocks.
+
+Both published training pipelines (FFA-Net's ``net/data_utils.py``, MCLIR's FFANet models) normalise the hazy
+input with the mean and standard deviation of :data:`INPUT_MEAN` / :data:`INPUT_STD` before the network, and the
+global residual adds that normalised input; the released weights expect it. ``input_norm=True`` builds that step
+into the network, so it takes and returns images in [0, 1] like every other model here.
 """
 
 import torch
@@ -12,6 +17,8 @@ from cplir.errors import ConfigError
 from cplir.models.prompted import PromptContext, PromptedBackbone
 
 WIDTH = 64  # fixed in the published code
+INPUT_MEAN = (0.64, 0.6, 0.58)  # the published input normalisation (FFA-Net and MCLIR data loaders)
+INPUT_STD = (0.14, 0.15, 0.152)
 
 
 def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
@@ -81,12 +88,13 @@ class FFANet(PromptedBackbone):
     size_multiple = 1
     scale = 1
 
-    def __init__(self, gps: int = 3, blocks: int = 19):
+    def __init__(self, gps: int = 3, blocks: int = 19, input_norm: bool = False):
         super().__init__()
         if gps != 3:
             raise ConfigError(f"FFA-Net has exactly 3 groups (gps=3), got gps={gps}")
         self.gps = gps
         self.dim = WIDTH
+        self.input_norm = input_norm
         self.g1 = Group(WIDTH, blocks)
         self.g2 = Group(WIDTH, blocks)
         self.g3 = Group(WIDTH, blocks)
@@ -98,6 +106,8 @@ class FFANet(PromptedBackbone):
 
     def decode(self, feats: torch.Tensor, x: torch.Tensor, ctx: PromptContext) -> torch.Tensor:
         """The whole network (it has no prompts; ``feats`` is the input itself)."""
+        if self.input_norm:
+            x = (x - x.new_tensor(INPUT_MEAN).view(1, -1, 1, 1)) / x.new_tensor(INPUT_STD).view(1, -1, 1, 1)
         res1 = self.g1(self.pre(x))
         res2 = self.g2(res1)
         res3 = self.g3(res2)

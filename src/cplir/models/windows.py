@@ -5,10 +5,11 @@ import torch
 
 
 def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
-    """(B, H, W, C) -> (B * H/window * W/window, window, window, C), windows in raster order per image."""
+    """(B, H, W, C) -> (B * H/window * W/window, window, window, C), windows in raster order per image; contiguous,
+    so callers may ``view`` it (``reshape`` alone can return a strided view, e.g. for one window per image row)."""
     b, h, w, c = x.shape
     x = x.view(b, h // window, window, w // window, window, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window, window, c)
+    return x.permute(0, 1, 3, 2, 4, 5).contiguous().view(-1, window, window, c)
 
 
 def window_reverse(windows: torch.Tensor, window: int, h: int, w: int) -> torch.Tensor:
