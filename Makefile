@@ -1,8 +1,8 @@
 # Two commands for a fresh machine: `make demo` and `make test`. Both bootstrap .venv when it is missing.
 PYTHON ?= python3
 VENV ?= .venv
-# The CPU wheel of this pin installs from local disk on the project machines; set TORCH_SPEC for another build.
-TORCH_SPEC ?= torch==2.13.0
+# The CPU wheel of this pin installs from local disk on the project machines; set TORCH_PIN for another build.
+TORCH_PIN ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.cplir-installed
 
@@ -10,7 +10,7 @@ STAMP := $(VENV)/.cplir-installed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH_PIN)"
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,data]"
 	touch $(STAMP)
 
