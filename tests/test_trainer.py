@@ -193,6 +193,16 @@ def test_cplir_test_on_a_trained_checkpoint(data_root, tmp_path, capsys):
     assert all(torch.equal(model.state_dict()[k], v) for k, v in ema.items())
 
 
+def train_on_two_ranks(cfg_path: Path, out: Path) -> list:
+    """Train the config with torchrun on two gloo processes (tests/ddp_worker.py); each rank's final weights."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).parent))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                           "--standalone", str(Path(__file__).parent / "ddp_worker.py"), str(cfg_path), str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(2)]
+
+
 @pytest.mark.slow
 def test_fsnet_with_cpl_trains_under_ddp_although_its_side_heads_get_no_gradient(data_root, tmp_path):
     from prompted_backbones import TINY
@@ -202,13 +212,7 @@ def test_fsnet_with_cpl_trains_under_ddp_although_its_side_heads_get_no_gradient
     cfg = tiny_config(data_root, tmp_path / "runs", **CPR, train__iterations=2, train__val_every=0,
                       model={"name": "fsnet", "args": dict(TINY["fsnet"], prompt="sparse")}, data__batch_size=4)
     dump_config(cfg, cfg_path)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).parent))
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                           "--standalone", str(Path(__file__).parent / "ddp_worker.py"), str(cfg_path),
-                           str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    ranks = train_on_two_ranks(cfg_path, tmp_path)
     parameters = {name for name, _ in build_model("fsnet", **cfg.model.args).named_parameters()}
     for key in parameters:  # BatchNorm buffers are per rank until DDP broadcasts rank 0's at the next forward
         torch.testing.assert_close(ranks[0][key], ranks[1][key], rtol=0, atol=0, msg=key)
@@ -222,13 +226,7 @@ def test_two_process_gloo_ddp_run(data_root, tmp_path):
     cfg = tiny_config(data_root, tmp_path / "runs", **CPR, train__iterations=4, train__val_every=2,
                       train__save_every=2)
     dump_config(cfg, cfg_path)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).parent))
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                           "--standalone", str(Path(__file__).parent / "ddp_worker.py"), str(cfg_path),
-                           str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    ranks = train_on_two_ranks(cfg_path, tmp_path)
     assert ranks[0].keys() == ranks[1].keys()
     for key in ranks[0]:
         torch.testing.assert_close(ranks[0][key], ranks[1][key], rtol=0, atol=0)

@@ -24,7 +24,6 @@ resume from their newest checkpoint (bit-identical to an uninterrupted run, see 
 
 import ctypes
 import json
-import math
 import os
 import signal
 import subprocess
@@ -465,8 +464,6 @@ def run_study(out: str = "outputs/study", settings: Optional[StudySettings] = No
 
 
 def _json_default(value):
-    if isinstance(value, (np.floating, np.integer)):
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
