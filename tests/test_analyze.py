@@ -49,6 +49,7 @@ def test_residual_maps_show_exactly_the_known_mismatch():
     assert padded.matched.shape == (1, 3, 12, 20) and len(padded.mismatched) == 4
 
 
+@pytest.mark.slow
 def test_flops_of_sparse_prompts_are_constant_in_p_and_dense_ones_grow_by_the_mixing():
     rows = {(r["prompts"], r["num_prompts"]): r for r in cost.cost_table({"name": "cplir", "args": TINY_MODEL},
                                                                         latency_repeats=0)}
@@ -87,6 +88,7 @@ def two_tasks(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_analyze_a_model_file_end_to_end(two_tasks, tmp_path, tiny_published, capsys):
     model_file = save_model(tiny("cplir"), tmp_path / "tiny.pth")
     out = tmp_path / "analysis"
@@ -143,6 +145,7 @@ def test_a_plain_backbone_is_said_to_have_no_prompts(two_tasks, tmp_path, capsys
     assert "has no prompt blocks" in (tmp_path / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_training_stores_the_calibration_in_checkpoints_and_exports(tmp_path, tiny_published, capsys):
     data = make_paired_tree(tmp_path / "data", n=4)
     cfg = tiny_config(data, tmp_path / "runs", train__iterations=2, train__val_every=0, train__save_every=1)

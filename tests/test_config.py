@@ -62,6 +62,19 @@ MCLIR_ROWS = {
                                                milestones=[200_000], gamma=0.5), 16, 192, 300_000, 0.999, (1.0, 0.0)),
 }
 MCLIR_CONFIGS = {name for row in MCLIR_ROWS for name in (row, f"mclir-{row}")}
+# The sweeps below run on every shipped config under `make test`; `make test-fast` keeps one config of each kind
+# (every config loads and builds a model skeleton, about 0.1 s each, which adds up over 55 configs and 7 sweeps).
+FAST_SAMPLE = {"promptir-three-task", "cpl-three-task", "embedded-three-task-cpl", "ffanet-sots-indoor",
+               "mclir-ffanet-sots-indoor"}
+
+
+def sweep(items) -> list:
+    """``items`` (config paths or stems) as parameters, all but the FAST_SAMPLE marked slow."""
+    params = []
+    for item in items:
+        stem = item.stem if isinstance(item, Path) else item
+        params.append(pytest.param(item, id=stem, marks=() if stem in FAST_SAMPLE else pytest.mark.slow))
+    return params
 
 
 def iterations_per_epoch(samples: int, gpus: int = 4, batch: int = 8) -> int:
@@ -98,7 +111,7 @@ def test_the_shipped_set_is_complete():
     assert {"embedded-sr-x4", "embedded-sr-x4-mclir", "embedded-dehaze", "embedded-dehaze-mclir"} <= names
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sweep(SHIPPED))
 def test_shipped_config_loads_and_says_what_it_reproduces(path):
     cfg = load_config(path)
     assert cfg.name == path.stem
@@ -125,8 +138,8 @@ def test_bases_are_mappings_with_comments(path):
     assert isinstance(load_yaml_tree(path), dict)
 
 
-@pytest.mark.parametrize("path", [p for p in SHIPPED if not p.stem.startswith("embedded-") and p not in CPL_CONFIGS
-                                  and p.stem not in MCLIR_CONFIGS], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sweep(p for p in SHIPPED if not p.stem.startswith("embedded-") and p not in CPL_CONFIGS
+                                        and p.stem not in MCLIR_CONFIGS))
 def test_baseline_configs_follow_the_promptir_recipe(path):
     cfg = load_config(path)
     o = cfg.train.optim
@@ -141,7 +154,7 @@ def test_baseline_configs_follow_the_promptir_recipe(path):
     assert (o.warmup_iters, o.schedule_iters, cfg.train.iterations) == (warmup * ipe, cosine * ipe, trained * ipe)
 
 
-@pytest.mark.parametrize("path", [p for p in CPL_CONFIGS if not p.stem.startswith("embedded-")], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sweep(p for p in CPL_CONFIGS if not p.stem.startswith("embedded-")))
 def test_cpl_configs_follow_the_published_cplir_options(path):
     cfg = load_config(path)
     o = cfg.train.optim
@@ -153,7 +166,7 @@ def test_cpl_configs_follow_the_published_cplir_options(path):
         assert cfg.model.args["dim"] == 48 and cfg.model.args["num_blocks"] == [4, 6, 6, 8]
 
 
-@pytest.mark.parametrize("stem", sorted(MCLIR_CONFIGS))
+@pytest.mark.parametrize("stem", sweep(sorted(MCLIR_CONFIGS)))
 def test_mclir_rows_follow_their_networks_published_recipes(stem):
     """Baseline and +SPN of a row share the recipe and differ in the SPN loss only."""
     row = stem.removeprefix("mclir-")
@@ -212,7 +225,7 @@ def test_three_task_cpl_says_what_the_paper_says():
     assert base.train.optim.warmup_iters == 15 * 4451 and base.train.optim.schedule_iters == 150 * 4451
 
 
-@pytest.mark.parametrize("path", CPL_CONFIGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sweep(CPL_CONFIGS))
 def test_cpl_alpha_is_the_papers_unified_default(path):
     assert load_config(path).loss.cpr.alpha == 0.01
 
@@ -230,7 +243,7 @@ def test_protocols_per_benchmark():
             assert cfg.eval.weights == ("model" if weatherbench else "ema")  # CPLIR's test config loads `params`
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sweep(SHIPPED))
 def test_quoted_paper_numbers_come_from_the_table(path):
     """A config that quotes a paper number quotes it from cplir.paper_numbers, with the protocol of its table."""
     import re
@@ -308,7 +321,7 @@ SMALL_CROP = {"embedded-three-task-drsformer-cpl", "embedded-three-task-fsnet-cp
 MAX_PARAMS = {"embedded-three-task-mambair-cpl": 5_000_000}
 
 
-@pytest.mark.parametrize("path", [p for p in SHIPPED if p.stem.startswith("embedded-")], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sweep(p for p in SHIPPED if p.stem.startswith("embedded-")))
 def test_embedded_configs_are_tiny_and_build(path):
     cfg = load_config(path)
     d, t = cfg.data, cfg.train
@@ -384,6 +397,7 @@ def test_a_mapping_marked_delete_replaces_the_inherited_one(tmp_path):
     assert "_delete_" not in str(to_dict(load_config(leaf)))
 
 
+@pytest.mark.slow
 def test_backbone_configs_build_the_published_networks():
     counts = {"nafnet-five-task": 17_111_907, "restormer-seven-task": 26_126_644,
               "nafnet-cpl-five-task": 25_183_127,  # GoPro width-32 NAFNet + four sparse prompt blocks
@@ -464,6 +478,21 @@ def test_malformed_base_is_a_config_error(tmp_path, base):
 def test_cpr_needs_prompts_outside_the_top_k():
     with pytest.raises(ConfigError, match="needs top_k < num_prompts"):
         load_config(CONFIGS / "cpl-three-task.yaml", ["model.args.top_k=5"])
+
+
+def test_model_checks_remembered_per_model_still_refuse_every_time():
+    """check_model remembers each model's facts; a second read of the same model must refuse exactly as the
+    first, a dense model must not inherit a sparse one's answer, and bad arguments are never remembered."""
+    embedded = CONFIGS / "embedded-three-task-cpl.yaml"
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="needs top_k < num_prompts"):
+            load_config(embedded, ["model.args.top_k=5"])
+        with pytest.raises(ConfigError, match="all Sparse Prompt Modules"):
+            load_config(embedded, ["model.name=promptir", "model.args={dim: 16, num_blocks: [1, 1, 1, 1], "
+                                   "num_refinement_blocks: 1}"])
+        with pytest.raises(ConfigError, match="dim"):
+            load_config(embedded, ["model.args.dim=15"])
+        assert load_config(embedded).loss.cpr.enabled
 
 
 def test_a_list_of_test_sets_can_be_replaced_by_an_override():

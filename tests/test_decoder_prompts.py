@@ -92,7 +92,8 @@ def test_negatives_leave_the_batch_norm_running_statistics_alone():
     assert all(m.track_running_stats for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in ("nafnet", "restormer") else pytest.mark.slow)
+                                  for n in sorted(TINY)])
 def test_sparse_prompted_backbone_trains_with_cpr(name, tmp_path):
     data_root = make_paired_tree(tmp_path / "pairs", n=4)
     cfg = tiny_config(data_root, tmp_path / "runs", model={"name": name, "args": dict(TINY[name], prompt="sparse")},

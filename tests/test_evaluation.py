@@ -63,6 +63,7 @@ def test_evaluation_uses_the_configured_pad_mode_and_scores_lpips(data_root, tmp
     assert "LPIPS" in table.splitlines()[1] and f"{per_task['denoise']['lpips']:.4f}" in table
 
 
+@pytest.mark.slow
 def test_tiled_evaluation_serves_a_network_of_one_input_size(tmp_path):
     """IDT takes img_size x img_size inputs only: eval.tile restores the 80x80 test images in 64x64 tiles."""
     root = make_paired_tree(tmp_path / "pairs", n=2, size=80)

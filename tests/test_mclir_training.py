@@ -30,6 +30,7 @@ def sr_config(root, out, **sections):
                        eval__protocol="basicsr_y", eval__crop_border=SCALE, eval__pad_multiple=1, **sections)
 
 
+@pytest.mark.slow
 def test_spn_trains_a_super_resolution_network(sr_root, tmp_path):
     cfg = sr_config(sr_root, tmp_path, loss__spn=SPN, train__iterations=2, train__val_every=2, train__save_every=2)
     trainer = Trainer(cfg, DistInfo(), progress=False)
@@ -55,6 +56,7 @@ def test_spn_trains_a_super_resolution_network(sr_root, tmp_path):
             assert torch.equal(bank[f"models.{i}.{name}"], state["model"][name])
 
 
+@pytest.mark.slow
 def test_a_resumed_super_resolution_run_is_bit_identical(sr_root, tmp_path, monkeypatch):
     """4 iterations straight vs 2, an interruption, and a resume for the other 2: every saved tensor equal."""
     extra = {"loss__spn": SPN, "train__iterations": 4, "train__val_every": 0, "train__save_every": 2}

@@ -261,6 +261,7 @@ def test_non_batched_input_is_rejected(tiny_kwargs):
         model(torch.rand(3, 16, 16))
 
 
+@pytest.mark.slow
 def test_cli_counts_parameters_with_model_arguments(capsys):
     from cplir.cli import main
 

@@ -43,6 +43,7 @@ def test_a_second_trainer_is_refused_naming_the_first(run, capsys):
     assert not (cfg.run_dir / LOCK_NAME).exists()  # released by its owner
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_killed_trainer_is_taken_over_with_a_note(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
@@ -79,6 +80,7 @@ def test_a_finished_run_leaves_no_lock_and_a_resume_needs_none(run, capsys):
     assert [r["iteration"] for r in read_log(cfg.run_dir, "train")][-1] == 4
 
 
+@pytest.mark.slow
 def test_torchrun_workers_exit_when_their_launcher_is_killed(tmp_path):
     """A stand-in launcher starts a worker as torchrun does (TORCHELASTIC_RUN_ID set) and is killed with -9."""
     watching = tmp_path / "watching"

@@ -28,6 +28,7 @@ def data_root(tmp_path_factory):
     return make_paired_tree(tmp_path_factory.mktemp("pairs"))
 
 
+@pytest.mark.slow
 def test_training_run_writes_logs_checkpoints_and_config(data_root, tmp_path):
     cfg = tiny_config(data_root, tmp_path, **CPR)
     result = run_training(cfg, DistInfo(), progress=False)
@@ -62,9 +63,11 @@ SPN = {"loss__spn__enabled": True, "loss__spn__vgg_weights": "random", "loss__sp
 
 # spn_adaptive: threshold 0 refreshes one model per step, so a resume that lost the round-robin count (3 at the
 # checkpoint) would refresh model 0 instead of model 1 next.
-@pytest.mark.parametrize("extra", [CPR, SPN, {**SPN, "loss__spn__refresh": "adaptive",
-                                              "loss__spn__adaptive_threshold": 0.0}],
-                         ids=["cpr", "spn", "spn_adaptive"])
+@pytest.mark.parametrize("extra", [
+    pytest.param(CPR, id="cpr"),
+    pytest.param(SPN, id="spn", marks=pytest.mark.slow),
+    pytest.param({**SPN, "loss__spn__refresh": "adaptive", "loss__spn__adaptive_threshold": 0.0}, id="spn_adaptive",
+                 marks=pytest.mark.slow)])
 def test_resume_continues_the_same_trajectory(data_root, tmp_path, extra, monkeypatch):
     """Interrupt after 4 of 6 iterations (the last checkpoint is at 3, mid-epoch: 4 batches per epoch), resume,
     compare; the log keeps each iteration once (what came after the checkpoint is dropped and redone)."""
@@ -106,6 +109,7 @@ def test_a_used_run_folder_is_not_overwritten(data_root, tmp_path, capsys):
     assert len(read_log(cfg.run_dir, "train")) == 3
 
 
+@pytest.mark.slow
 def test_batched_and_naive_negatives_train_alike(data_root, tmp_path):
     runs = []
     for batched in (True, False):
@@ -145,6 +149,7 @@ def test_cpr_config_reaches_the_loss(data_root, tmp_path):
     assert paper.vgg.arch == "vgg19" and loss(loss__cpr__vgg="vgg16").vgg.arch == "vgg16"
 
 
+@pytest.mark.slow
 def test_bf16_autocast_run_trains(data_root, tmp_path):
     cfg = tiny_config(data_root, tmp_path, **CPR, train__amp="bf16", train__iterations=2, train__val_every=0)
     run_training(cfg, DistInfo(), progress=False)
@@ -172,6 +177,7 @@ def test_missing_training_data_is_a_clear_cli_error(tmp_path, capsys):
     assert "nope" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_cplir_test_on_a_trained_checkpoint(data_root, tmp_path, capsys):
     cfg = tiny_config(data_root, tmp_path, train__iterations=3, train__val_every=0)
     run_training(cfg, DistInfo(), progress=False)

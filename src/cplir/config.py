@@ -492,18 +492,36 @@ def _derived_name(source: DataSource, sources: Sequence[DataSource]) -> str:
     return _NOT_IN_SET_NAME.sub("_", "-".join(str(p) for p in parts)).strip("_")
 
 
+# What check_model learns from a model's skeleton, per (name, arguments): its size multiple and why CPR cannot run
+# on it (None when it can). Building a skeleton takes about 0.1 s of Python for a published-size network, and a
+# program (a test session, a study) reads the same model's configs many times.
+_MODEL_FACTS: Dict[tuple, tuple] = {}
+
+
+def _model_facts(name: str, args: dict) -> tuple:
+    from cplir.models import build_model_skeleton, check_supports_cpr
+
+    key = (name, repr(sorted(args.items())))
+    if key not in _MODEL_FACTS:
+        net = build_model_skeleton(name, **args)  # bad arguments raise here and are not remembered
+        try:
+            check_supports_cpr(net, what=f"loss.cpr (model.name {name!r})")
+            cpr_refusal = None
+        except ConfigError as err:
+            cpr_refusal = str(err)
+        _MODEL_FACTS[key] = (int(getattr(net, "size_multiple", 1) or 1), cpr_refusal)
+    return _MODEL_FACTS[key]
+
+
 def check_model(cfg: Config) -> None:
     """Build the configured model on the meta device (no memory, no time) so bad ``model.args`` and a loss the
     model cannot serve (CPR without sparse prompts) fail when the config is read, not deep inside training."""
-    from cplir.models import build_model_skeleton, check_supports_cpr
-
-    net = build_model_skeleton(cfg.model.name, **cfg.model.args)
-    multiple = int(getattr(net, "size_multiple", 1) or 1)
+    multiple, cpr_refusal = _model_facts(cfg.model.name, cfg.model.args)
     if cfg.data.crop_size % multiple:
         raise ConfigError(f"data.crop_size {cfg.data.crop_size} must be a multiple of {multiple}, the size model "
                           f"{cfg.model.name!r} needs (training crops are not padded)")
-    if cfg.loss.cpr.enabled:
-        check_supports_cpr(net, what=f"loss.cpr (model.name {cfg.model.name!r})")
+    if cfg.loss.cpr.enabled and cpr_refusal:
+        raise ConfigError(cpr_refusal)
 
 
 def config_from_dict(data: dict) -> Config:
