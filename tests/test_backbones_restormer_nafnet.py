@@ -127,3 +127,51 @@ def test_cpr_refuses_dense_prompts_and_plain_backbones():
     for args in ({"prompt": "dense"}, {}):
         with pytest.raises(ConfigError, match="Sparse Prompt Modules"):
             check_supports_cpr(build_model("nafnet", **dict(TINY["nafnet"], **args)))
+
+
+@pytest.mark.parametrize("variant", ["exact", "fast"])
+def test_nafnet_local_equals_the_published_test_time_local_converter(variant):
+    """NAFNetLocal (train size 16, so a 41x37 input exceeds every pool's window): the published outputs for the
+    exact and the fast local means, the published window sizes, and outputs unlike the global-mean NAFNet's."""
+    from golden import load_golden
+
+    ref = load_golden("nafnet_local_tiny")[variant]
+    kwargs = dict(ref["kwargs"])
+    model = fill_deterministic(build_model("nafnet_local", **kwargs)).eval()
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == ref["shapes"]
+    pools = [m for m in model.modules() if type(m).__name__ == "LocalAvgPool2d"]
+    assert [list(p.kernel_size) for p in pools] == [list(k) for k in ref["kernels"]]
+    kwargs.pop("train_size"), kwargs.pop("fast_imp")
+    plain = build_model("nafnet", **kwargs).eval()
+    plain.load_state_dict(model.state_dict())  # the same keys: NAFNet checkpoints load into NAFNetLocal
+    with torch.no_grad():
+        out, out_global = model(ref["input"]), plain(ref["input"])
+    torch.testing.assert_close(out, ref["output"], atol=1e-5, rtol=1e-4)
+    # the global-mean network misses the reference by far more than the tolerance above (6e-4 against 1e-5 here:
+    # the deterministic weights keep the attention branch small), so the check tells local from global means
+    assert (out_global - ref["output"]).abs().max() > 1e-4
+
+
+def test_nafnet_local_is_the_global_network_up_to_its_training_size():
+    local = fill_deterministic(build_model("nafnet_local", width=8, middle_blk_num=1, enc_blk_nums=[1, 1],
+                                           dec_blk_nums=[1, 1], train_size=[1, 3, 32, 32])).eval()
+    plain = build_model("nafnet", width=8, middle_blk_num=1, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1]).eval()
+    plain.load_state_dict(local.state_dict())
+    x = torch.rand(1, 3, 48, 40, generator=torch.Generator().manual_seed(1))  # within 1.5x the training size
+    with torch.no_grad():
+        torch.testing.assert_close(local(x), plain(x))
+    with pytest.raises(ConfigError, match="train_size"):
+        build_model("nafnet_local", width=8, enc_blk_nums=[1], dec_blk_nums=[1], train_size=[64, 64])
+
+
+def test_nafnet_local_refuses_onnx_export_in_one_line(tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    from cplir.errors import CheckpointError
+    from cplir.models.onnx_export import export_onnx
+
+    model = build_model("nafnet_local", width=8, middle_blk_num=1, enc_blk_nums=[1], dec_blk_nums=[1],
+                        train_size=[1, 3, 16, 16])
+    with pytest.raises(CheckpointError, match="build model nafnet"):
+        export_onnx(model, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

@@ -184,3 +184,117 @@ class NAFNet(DecoderPromptedBackbone):
 def nafnet(**kwargs) -> NAFNet:
     """NAFNet (Chen et al., ECCV 2022): published constructor arguments, plus ``prompt`` for decoder prompts."""
     return NAFNet(**kwargs)
+
+
+class LocalAvgPool2d(nn.Module):
+    """Test-time local converter (TLC) of Chu et al., "Improving Image Restoration by Revisiting Global Information
+    Aggregation" (ECCV 2022), as NAFNet's ``NAFNetLocal`` uses it: a mean over a ``kernel_size`` window around each
+    position instead of over the whole feature map, so statistics at test time cover the extent they covered on
+    the training crops.
+
+    ``kernel_size`` is set by :func:`calibrate_local_pools` from the feature size seen on a training-size input
+    (``base_size`` = 1.5x the training size, scaled to that feature). A map no larger than the window gets the
+    global mean (the training behaviour). Otherwise the mean over each full window (integral image), padded back to
+    the input size by replicating the border (``auto_pad``). ``fast_imp`` is the published faster approximation:
+    the integral image of a strided subsample (stride r <= 5 dividing the size, at most ``5 * feature / train``)
+    and nearest upsampling of the result.
+    """
+
+    RATES = (5, 4, 3, 2, 1)  # subsampling strides the fast approximation tries, largest first
+
+    def __init__(self, fast_imp: bool = False, auto_pad: bool = True):
+        super().__init__()
+        self.fast_imp = fast_imp
+        self.auto_pad = auto_pad
+        self.kernel_size: Optional[Tuple[int, int]] = None
+        self.max_rate = (self.RATES[0], self.RATES[0])
+
+    def calibrate(self, feature_hw: Tuple[int, int], base_size: Tuple[int, int], train_hw: Tuple[int, int]) -> None:
+        h, w = feature_hw
+        self.kernel_size = (h * base_size[0] // train_hw[0], w * base_size[1] // train_hw[1])
+        self.max_rate = (max(1, self.RATES[0] * h // train_hw[0]), max(1, self.RATES[0] * w // train_hw[1]))
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, fast_imp={self.fast_imp}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kernel_size is None:
+            raise RuntimeError("LocalAvgPool2d needs calibrate_local_pools() (build the model with "
+                               "build_model('nafnet_local', ...))")
+        h, w = x.shape[-2:]
+        kh, kw = self.kernel_size
+        if kh >= h and kw >= w:
+            return F.adaptive_avg_pool2d(x, 1)
+        if self.fast_imp:
+            r1 = min(self.max_rate[0], next(r for r in self.RATES if h % r == 0))
+            r2 = min(self.max_rate[1], next(r for r in self.RATES if w % r == 0))
+            s = x[..., ::r1, ::r2].cumsum(dim=-1).cumsum(dim=-2)
+            sh, sw = s.shape[-2:]
+            k1, k2 = min(sh - 1, kh // r1), min(sw - 1, kw // r2)
+            out = (s[..., :-k1, :-k2] - s[..., :-k1, k2:] - s[..., k1:, :-k2] + s[..., k1:, k2:]) / (k1 * k2)
+            out = F.interpolate(out, scale_factor=(r1, r2))
+        else:
+            s = F.pad(x.cumsum(dim=-1).cumsum(dim=-2), (1, 0, 1, 0))  # integral image with a zero first row/col
+            k1, k2 = min(h, kh), min(w, kw)
+            out = (s[..., k1:, k2:] + s[..., :-k1, :-k2] - s[..., :-k1, k2:] - s[..., k1:, :-k2]) / (k1 * k2)
+        if self.auto_pad:
+            oh, ow = out.shape[-2:]
+            out = F.pad(out, ((w - ow) // 2, (w - ow + 1) // 2, (h - oh) // 2, (h - oh + 1) // 2), mode="replicate")
+        return out
+
+
+def calibrate_local_pools(model: nn.Module, train_size: Sequence[int]) -> None:
+    """Replace every global average pool (``nn.AdaptiveAvgPool2d(1)``) of ``model`` by a :class:`LocalAvgPool2d`
+    whose window is 1.5x the feature each pool sees on a ``train_size`` (N, C, H, W) input, found by one forward
+    pass without gradient on such an input (only its shape matters). The published ``Local_Base.convert``."""
+    train_hw = (int(train_size[-2]), int(train_size[-1]))
+    base_size = (int(train_hw[0] * 1.5), int(train_hw[1] * 1.5))
+    pools = [m for m in model.modules() if isinstance(m, LocalAvgPool2d)]
+    hooks = [pool.register_forward_pre_hook(
+        lambda pool, args: pool.calibrate(tuple(args[0].shape[-2:]), base_size, train_hw)) for pool in pools]
+    param = next(model.parameters())
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(tuple(int(s) for s in train_size), dtype=param.dtype, device=param.device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+
+
+def _use_local_pools(module: nn.Module, fast_imp: bool) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.AdaptiveAvgPool2d):
+            if child.output_size not in (1, (1, 1)):
+                raise ValueError(f"only global average pools can become local, {name} has output {child.output_size}")
+            setattr(module, name, LocalAvgPool2d(fast_imp=fast_imp))
+        else:
+            _use_local_pools(child, fast_imp)
+
+
+class NAFNetLocal(NAFNet):
+    """:class:`NAFNet` with the test-time local converter, the published ``NAFNetLocal`` (how the NAFNet authors
+    evaluate their GoPro and REDS models). The same parameters and state-dict keys as :class:`NAFNet`, so the
+    same checkpoints load; only every NAFBlock's (and prompt fusion block's) global average becomes a local one
+    sized on a ``train_size`` input.
+
+    Args: ``train_size`` (N, C, H, W) of the training crops (published default (1, 3, 256, 256)); ``fast_imp`` the
+    published faster approximation (default off, as in the published test configs); everything else as
+    :class:`NAFNet`.
+    """
+
+    def __init__(self, train_size: Sequence[int] = (1, 3, 256, 256), fast_imp: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if len(train_size) != 4 or any(int(s) < 1 for s in train_size):
+            raise ConfigError(f"train_size must be (N, C, H, W) of positive sizes, got {list(train_size)}")
+        _use_local_pools(self, fast_imp)
+        calibrate_local_pools(self, train_size)
+
+
+@register_model("nafnet_local")
+def nafnet_local(**kwargs) -> NAFNetLocal:
+    """NAFNetLocal (NAFNet with the test-time local converter): NAFNet's arguments plus ``train_size`` and
+    ``fast_imp``; loads NAFNet checkpoints."""
+    return NAFNetLocal(**kwargs)

@@ -42,6 +42,11 @@ def export_onnx(model: nn.Module, path: Union[str, os.PathLike], overwrite: bool
     path = Path(path)
     if path.exists() and not overwrite:
         raise CheckpointError(f"{path} already exists; choose another name or pass --overwrite")
+    if any(type(m).__name__ == "LocalAvgPool2d" for m in model.modules()):
+        raise CheckpointError("ONNX export of nafnet_local is not supported: its local means choose between a "
+                              "global and a windowed mean by the image size, which an exported graph cannot; "
+                              "export its weights as .safetensors, or build model nafnet (the same keys) with "
+                              "them and export that")
     model = model.eval().cpu()
     multiple = int(getattr(model, "size_multiple", 1) or 1)
     step = max(multiple, 8)
