@@ -175,3 +175,14 @@ def test_nafnet_local_refuses_onnx_export_in_one_line(tmp_path):
     with pytest.raises(CheckpointError, match="build model nafnet"):
         export_onnx(model, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_nafnet_local_arguments_are_nafnets_plus_its_own():
+    """Argument checks and spec comparison see through NAFNetLocal's **kwargs to NAFNet's constructor."""
+    from cplir.models.registry import resolved_arguments
+
+    local = resolved_arguments("nafnet_local", {})
+    assert local == resolved_arguments("nafnet_local", {"width": 32, "train_size": [1, 3, 256, 256]})
+    assert {k: v for k, v in local.items() if k not in ("train_size", "fast_imp")} == resolved_arguments("nafnet", {})
+    with pytest.raises(ConfigError, match="width must be a whole number"):
+        build_model("nafnet_local", width="x")

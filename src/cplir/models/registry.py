@@ -93,11 +93,22 @@ def _constructor(factory: Callable) -> Tuple[Dict[str, inspect.Parameter], Dict[
         hints = {}
     target = hints.pop("return", None)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()) and inspect.isclass(target):
-        params.update(inspect.signature(target.__init__).parameters)
-        try:
-            hints = {**typing.get_type_hints(target.__init__), **hints}
-        except (NameError, TypeError):
-            pass
+        # the class's constructor, and its bases' as long as each forwards **kwargs to the next (the subclass's
+        # parameters and annotations take precedence)
+        for cls in target.__mro__:
+            init = cls.__dict__.get("__init__")
+            if init is None:
+                continue
+            own = inspect.signature(init).parameters
+            for key, param in own.items():
+                if cls is target or key not in params:
+                    params[key] = param
+            try:
+                hints = {**typing.get_type_hints(init), **hints}
+            except (NameError, TypeError):
+                pass
+            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in own.values()):
+                break
         hints.pop("return", None)
     return params, hints
 
