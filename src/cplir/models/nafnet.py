@@ -192,7 +192,7 @@ class LocalAvgPool2d(nn.Module):
     position instead of over the whole feature map, so statistics at test time cover the extent they covered on
     the training crops.
 
-    ``kernel_size`` is set by :func:`calibrate_local_pools` from the feature size seen on a training-size input
+    ``kernel_size`` is set by :func:`use_local_pools` from the feature size seen on a training-size input
     (``base_size`` = 1.5x the training size, scaled to that feature). A map no larger than the window gets the
     global mean (the training behaviour). Otherwise the mean over each full window (integral image), padded back to
     the input size by replicating the border (``auto_pad``). ``fast_imp`` is the published faster approximation:
@@ -206,8 +206,8 @@ class LocalAvgPool2d(nn.Module):
         super().__init__()
         self.fast_imp = fast_imp
         self.auto_pad = auto_pad
-        self.kernel_size: Optional[Tuple[int, int]] = None
-        self.max_rate = (self.RATES[0], self.RATES[0])
+        self.kernel_size: Optional[Tuple[int, int]] = None  # both set by calibrate()
+        self.max_rate: Optional[Tuple[int, int]] = None
 
     def calibrate(self, feature_hw: Tuple[int, int], base_size: Tuple[int, int], train_hw: Tuple[int, int]) -> None:
         h, w = feature_hw
@@ -219,7 +219,7 @@ class LocalAvgPool2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kernel_size is None:
-            raise RuntimeError("LocalAvgPool2d needs calibrate_local_pools() (build the model with "
+            raise RuntimeError("LocalAvgPool2d needs use_local_pools() (build the model with "
                                "build_model('nafnet_local', ...))")
         h, w = x.shape[-2:]
         kh, kw = self.kernel_size
@@ -243,10 +243,11 @@ class LocalAvgPool2d(nn.Module):
         return out
 
 
-def calibrate_local_pools(model: nn.Module, train_size: Sequence[int]) -> None:
+def use_local_pools(model: nn.Module, train_size: Sequence[int], fast_imp: bool = False) -> None:
     """Replace every global average pool (``nn.AdaptiveAvgPool2d(1)``) of ``model`` by a :class:`LocalAvgPool2d`
     whose window is 1.5x the feature each pool sees on a ``train_size`` (N, C, H, W) input, found by one forward
     pass without gradient on such an input (only its shape matters). The published ``Local_Base.convert``."""
+    _replace_global_pools(model, fast_imp)
     train_hw = (int(train_size[-2]), int(train_size[-1]))
     base_size = (int(train_hw[0] * 1.5), int(train_hw[1] * 1.5))
     pools = [m for m in model.modules() if isinstance(m, LocalAvgPool2d)]
@@ -264,14 +265,14 @@ def calibrate_local_pools(model: nn.Module, train_size: Sequence[int]) -> None:
         model.train(was_training)
 
 
-def _use_local_pools(module: nn.Module, fast_imp: bool) -> None:
+def _replace_global_pools(module: nn.Module, fast_imp: bool) -> None:
     for name, child in module.named_children():
         if isinstance(child, nn.AdaptiveAvgPool2d):
             if child.output_size not in (1, (1, 1)):
                 raise ValueError(f"only global average pools can become local, {name} has output {child.output_size}")
             setattr(module, name, LocalAvgPool2d(fast_imp=fast_imp))
         else:
-            _use_local_pools(child, fast_imp)
+            _replace_global_pools(child, fast_imp)
 
 
 class NAFNetLocal(NAFNet):
@@ -289,8 +290,7 @@ class NAFNetLocal(NAFNet):
         super().__init__(**kwargs)
         if len(train_size) != 4 or any(int(s) < 1 for s in train_size):
             raise ConfigError(f"train_size must be (N, C, H, W) of positive sizes, got {list(train_size)}")
-        _use_local_pools(self, fast_imp)
-        calibrate_local_pools(self, train_size)
+        use_local_pools(self, train_size, fast_imp)
 
 
 @register_model("nafnet_local")

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from cplir.errors import CheckpointError
+from cplir.models.nafnet import LocalAvgPool2d
 
 MAX_SIDE = 16384  # largest H, W the graph promises to accept
 
@@ -42,7 +43,7 @@ def export_onnx(model: nn.Module, path: Union[str, os.PathLike], overwrite: bool
     path = Path(path)
     if path.exists() and not overwrite:
         raise CheckpointError(f"{path} already exists; choose another name or pass --overwrite")
-    if any(type(m).__name__ == "LocalAvgPool2d" for m in model.modules()):
+    if any(isinstance(m, LocalAvgPool2d) for m in model.modules()):
         raise CheckpointError("ONNX export of nafnet_local is not supported: its local means choose between a "
                               "global and a windowed mean by the image size, which an exported graph cannot; "
                               "export its weights as .safetensors, or build model nafnet (the same keys) with "
